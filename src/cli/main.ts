@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { CommanderError } from "commander";
+import { BenchError } from "../errors.ts";
+import { enabled, setLogLevel, type LogLevel } from "../util/log.ts";
+import { createProgram } from "./program.ts";
+
+/** The one error boundary: typed errors print one clear message and map to their exit codes. */
+async function main(argv: string[]): Promise<number> {
+  const program = createProgram().exitOverride();
+  const level = argv[argv.indexOf("--log_level") + 1];
+  if (argv.includes("--log_level") && level) setLogLevel(level as LogLevel);
+  program.hook("preAction", (cmd) => {
+    let root = cmd;
+    while (root.parent) root = root.parent;
+    setLogLevel(root.opts<{ log_level: LogLevel }>().log_level);
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed the message (and help on request).
+      return err.exitCode === 0 ? 0 : err.code === "commander.helpDisplayed" ? 0 : 2;
+    }
+    if (err instanceof BenchError) {
+      process.stderr.write(`llm-bench: error: ${err.message}\n`);
+      if (enabled("debug") && err.stack) process.stderr.write(`${err.stack}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`llm-bench: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

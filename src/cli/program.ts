@@ -1,0 +1,23 @@
+import { Command, Option } from "commander";
+import { LOG_LEVELS } from "../util/log.ts";
+import { registerBuild } from "./commands/build.ts";
+import { registerPrepareDataset } from "./commands/prepare-dataset.ts";
+import { registerThroughput } from "./commands/throughput.ts";
+
+/** The whole command tree. Global options come before the subcommand, as with trtllm-bench. */
+export function createProgram(): Command {
+  const program = new Command("llm-bench")
+    .description("Benchmark LLM inference engines (trtllm-bench's workflow for any engine).")
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .configureHelp({ showGlobalOptions: true })
+    .option("-m, --model <name>", "Hugging Face model name (required except for --help)")
+    .option("--model_path <dir>", "local Hugging Face checkpoint directory (weights, tokenizer, config)")
+    .option("-w, --workspace <dir>", "directory for intermediate files and built engines", "/tmp")
+    .addOption(new Option("--log_level <level>", "logging level").choices(LOG_LEVELS).default("info"))
+    .option("--revision <rev>", "Hugging Face revision (branch, tag or commit) for downloads");
+  registerPrepareDataset(program);
+  registerBuild(program);
+  registerThroughput(program);
+  return program;
+}

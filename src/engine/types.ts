@@ -1,0 +1,96 @@
+/**
+ * The one interface every engine implements: the embedded llama.cpp engine and the OpenAI HTTP backend.
+ * Benchmarks (src/load) only talk to this.
+ */
+
+export interface SamplingOptions {
+  /** 0 = greedy (the benchmark default: deterministic, and cheapest to sample). */
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+}
+
+export interface GenerationRequest {
+  id: string;
+  inputIds: readonly number[];
+  /** Text form of the prompt, for engines that only take text. */
+  prompt?: string | undefined;
+  /** Exactly this many tokens are generated unless `eosId` is set and produced earlier. */
+  maxTokens: number;
+  /** Stop at this token; undefined means EOS is ignored (trtllm-bench's `--eos_id -1`). */
+  eosId?: number | undefined;
+  /** Whether the client reads tokens as they come (TTFT/TPOT are only defined when true). */
+  streaming: boolean;
+  sampling?: SamplingOptions;
+}
+
+/** Receives tokens as the engine produces them. Timestamps are `nowNs()` (monotonic ns). */
+export interface TokenSink {
+  onTokens?(tokens: readonly number[], timeNs: number): void;
+}
+
+export type FinishReason = "length" | "stop" | "cancelled" | "error";
+
+export interface GenerationResult {
+  outputIds: number[];
+  /** Time of the first generated token (when known to the caller; always set by engines that stream). */
+  firstTokenNs: number | undefined;
+  endNs: number;
+  /** Engine steps that produced tokens for this request (speculative decoding: < outputIds.length). */
+  decodeIterations: number;
+  finishReason: FinishReason;
+  error?: string;
+  /** Speculative decoding: draft tokens proposed and accepted over the request. */
+  draftTokens?: number;
+  acceptedDraftTokens?: number;
+}
+
+export interface EngineCapabilities {
+  tokenIdPrompts: boolean;
+  streaming: boolean;
+  /** The engine can be forced to emit exactly maxTokens tokens. */
+  exactOutputLength: boolean;
+  cancel: boolean;
+  speculativeDecoding: boolean;
+}
+
+/** What the report's ENGINE DETAILS and WORLD + RUNTIME INFORMATION sections print. */
+export interface EngineInfo {
+  backend: string;
+  model: string;
+  modelPath: string | undefined;
+  engineDir: string | undefined;
+  version: string;
+  dtype: string;
+  kvCacheDtype: string;
+  quantization: string;
+  maxInputLength: number | undefined;
+  maxSequenceLength: number | undefined;
+  tpSize: number;
+  ppSize: number;
+  maxBatchSize: number | undefined;
+  maxNumTokens: number | undefined;
+  schedulingPolicy: string | undefined;
+  /** `--kv_cache_free_gpu_mem_fraction` as a fraction (0.9). */
+  kvCacheFraction: number | undefined;
+}
+
+/** A snapshot of the engine's runtime state, for progress lines and the report. */
+export interface EngineRuntimeStats {
+  steps: number;
+  activeRequests: number;
+  queuedRequests: number;
+  kvCacheTokensUsed: number;
+  kvCacheTokensTotal: number;
+  preemptions: number;
+}
+
+export interface Engine {
+  readonly info: EngineInfo;
+  readonly capabilities: EngineCapabilities;
+  /** Resolves when the request is finished, cancelled (signal) or failed; never rejects for a request-level failure. */
+  generate(request: GenerationRequest, sink?: TokenSink, signal?: AbortSignal): Promise<GenerationResult>;
+  stats(): EngineRuntimeStats;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,24 @@
+/**
+ * One measured request (trtllm-bench's RequestRecord, brief §4.3). All times are integer ns from `nowNs()`.
+ * Derived per-request metrics are computed in `request-metrics.ts`, every formula in one place.
+ */
+export interface RequestRecord {
+  id: string;
+  numInputTokens: number;
+  /** Output tokens including the first one (trtllm-bench's num_total_output_tokens). */
+  numOutputTokens: number;
+  /** When the request was due to be sent (load shapes with a schedule); equals startNs for offline runs. */
+  scheduledNs: number;
+  /** Taken after the concurrency slot is acquired, just before submission (trtllm-bench's start_timestamp). */
+  startNs: number;
+  /** -1 when unknown (non-streaming). */
+  firstTokenNs: number;
+  endNs: number;
+  decodeIterations: number;
+  /** Requested output length, to detect engines that did not honour it. */
+  requestedOutputTokens: number;
+  error: string | undefined;
+  outputIds?: number[];
+  draftTokens?: number;
+  acceptedDraftTokens?: number;
+}
