@@ -13,7 +13,7 @@ export interface SamplingOptions {
 
 export interface GenerationRequest {
   id: string;
-  inputIds: readonly number[];
+  inputIds: ArrayLike<number>;
   /** Text form of the prompt, for engines that only take text. */
   prompt?: string | undefined;
   /** Exactly this many tokens are generated unless `eosId` is set and produced earlier. */

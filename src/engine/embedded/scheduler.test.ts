@@ -1,0 +1,208 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { SchedRequest, Scheduler, type SchedulerConfig } from "./scheduler.ts";
+
+/** Deterministic LCG so workloads are reproducible. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return (lo: number, hi: number) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return lo + (s % (hi - lo + 1));
+  };
+}
+
+interface SimResult {
+  steps: number;
+  maxKv: number;
+  admissionOrder: number[];
+  firstTokenStep: Map<number, number>;
+  preemptions: number;
+}
+
+/** Runs the scheduler to completion against a fake executor, checking the invariants at every step. */
+function simulate(config: SchedulerConfig, reqs: Array<[number, number]>, arriveEvery = 0): SimResult {
+  const s = new Scheduler(config);
+  const all = reqs.map(([isl, osl], i) => new SchedRequest(i, isl, osl));
+  let next = 0;
+  const admissionOrder: number[] = [];
+  const firstTokenStep = new Map<number, number>();
+  let steps = 0;
+  let maxKv = 0;
+  const slotOwner = new Map<number, number>();
+  while (next < all.length || !s.idle) {
+    // Arrivals: all at once (offline) or one every `arriveEvery` steps.
+    if (arriveEvery === 0) while (next < all.length) s.enqueue(all[next++]!);
+    else if (steps % arriveEvery === 0 && next < all.length) s.enqueue(all[next++]!);
+    const plan = s.plan();
+    for (const slot of plan.clearSlots) slotOwner.delete(slot);
+    for (const a of plan.admitted) {
+      if (a.preemptions === 0) admissionOrder.push(a.seq);
+      assert.ok(!slotOwner.has(a.slot), `slot ${a.slot} handed out twice`);
+      slotOwner.set(a.slot, a.seq);
+    }
+    // Invariants of one step.
+    assert.ok(s.numRunning <= config.maxBatchSize, "more running requests than max_batch_size");
+    assert.ok(plan.items.length <= config.maxBatchSize);
+    const tokens = plan.items.reduce((n, it) => n + it.count, 0);
+    assert.equal(tokens, plan.prefillTokens + plan.decodeTokens);
+    assert.ok(tokens <= config.maxNumTokens, `step feeds ${tokens} > max_num_tokens ${config.maxNumTokens}`);
+    for (const it of plan.items) {
+      assert.ok(it.req.slot >= 0, "item without a KV slot");
+      assert.equal(it.from, it.req.computed);
+      if (!config.chunkedContext && it.count > 1) assert.equal(it.count, it.req.pending, "prompt split without chunking");
+    }
+    s.commit(plan);
+    for (const it of plan.items) {
+      if (it.sample && it.req.generated === 1 && !firstTokenStep.has(it.req.seq)) firstTokenStep.set(it.req.seq, steps);
+    }
+    const kv = s.kvUsed;
+    maxKv = Math.max(maxKv, kv);
+    assert.ok(kv <= config.kvCacheTokens, `KV used ${kv} > budget ${config.kvCacheTokens}`);
+    for (const r of [...s.runningRequests()]) {
+      assert.ok(r.computed <= config.maxSeqLen);
+      if (r.done) {
+        slotOwner.delete(s.release(r));
+      }
+    }
+    steps++;
+    assert.ok(steps < 1_000_000, "no progress");
+  }
+  for (const r of all) assert.equal(r.generated, r.outputTokens, `request ${r.seq}: exact OSL`);
+  return { steps, maxKv, admissionOrder, firstTokenStep, preemptions: s.totalPreemptions };
+}
+
+const base: SchedulerConfig = {
+  maxBatchSize: 8,
+  maxNumTokens: 64,
+  kvCacheTokens: 4096,
+  maxSeqLen: 512,
+  policy: "guaranteed_no_evict",
+  chunkedContext: true,
+};
+
+describe("Scheduler", () => {
+  it("one request: prefill in one step, then one decode step per remaining token", () => {
+    const r = simulate({ ...base, maxNumTokens: 64 }, [[10, 5]]);
+    // step 0: 10 prompt tokens -> token 1; steps 1..4: decodes -> tokens 2..5
+    assert.equal(r.steps, 5);
+    assert.equal(r.maxKv, 10 + 5 - 1);
+  });
+
+  it("chunked context splits a long prompt over steps of max_num_tokens", () => {
+    const r = simulate({ ...base, maxNumTokens: 16 }, [[40, 3]]);
+    // 40 prompt tokens in chunks 16+16+8 (the last samples token 1), then 2 decodes.
+    assert.equal(r.steps, 5);
+    assert.equal(r.firstTokenStep.get(0), 2);
+  });
+
+  it("without chunked context a prompt waits for a step where it fits whole", () => {
+    const s = new Scheduler({ ...base, maxNumTokens: 16, chunkedContext: false });
+    assert.match(s.rejectReason(40, 3) ?? "", /exceeds max_num_tokens/);
+    const r = simulate({ ...base, maxNumTokens: 16, chunkedContext: false, maxBatchSize: 2 }, [
+      [10, 4],
+      [12, 2],
+    ]);
+    // step 0: A's 10 tokens (B's 12 do not fit in the 6 left); step 1: A decode + B's 12.
+    assert.equal(r.firstTokenStep.get(0), 0);
+    assert.equal(r.firstTokenStep.get(1), 1);
+  });
+
+  it("decodes come first and prefill fills the rest of the token budget", () => {
+    const s = new Scheduler({ ...base, maxNumTokens: 8 });
+    const a = new SchedRequest(0, 4, 10);
+    const b = new SchedRequest(1, 20, 10);
+    s.enqueue(a);
+    s.enqueue(b);
+    let p = s.plan();
+    assert.deepEqual(
+      p.items.map((i) => [i.req.seq, i.count, i.sample]),
+      [
+        [0, 4, true],
+        [1, 4, false],
+      ],
+    );
+    s.commit(p);
+    p = s.plan();
+    assert.deepEqual(
+      p.items.map((i) => [i.req.seq, i.count, i.sample]),
+      [
+        [0, 1, true],
+        [1, 7, false],
+      ],
+    );
+    assert.equal(p.decodeTokens, 1);
+    assert.equal(p.prefillTokens, 7);
+  });
+
+  it("guaranteed_no_evict admits only what fits at full ISL+OSL, in FCFS order, and never preempts", () => {
+    const cfg: SchedulerConfig = { ...base, kvCacheTokens: 300, maxBatchSize: 16, maxSeqLen: 300 };
+    const s = new Scheduler(cfg);
+    for (let i = 0; i < 5; i++) s.enqueue(new SchedRequest(i, 50, 50)); // 99 KV each
+    const p = s.plan();
+    assert.equal(p.admitted.length, 3); // 3 x 99 = 297 <= 300; a 4th would need 396
+    const gen = rng(7);
+    const reqs: Array<[number, number]> = Array.from({ length: 60 }, () => [gen(1, 120), gen(1, 120)]);
+    const r = simulate(cfg, reqs);
+    assert.equal(r.preemptions, 0);
+    assert.deepEqual(
+      r.admissionOrder,
+      reqs.map((_, i) => i),
+    );
+  });
+
+  it("max_utilization admits greedily and preempts the newest request when the cache is full", () => {
+    const cfg: SchedulerConfig = {
+      ...base,
+      policy: "max_utilization",
+      kvCacheTokens: 200,
+      maxBatchSize: 8,
+      maxSeqLen: 200,
+    };
+    const s = new Scheduler(cfg);
+    for (let i = 0; i < 4; i++) s.enqueue(new SchedRequest(i, 40, 100));
+    const first = s.plan();
+    assert.equal(first.admitted.length, 4); // prompts alone fit: 160 <= 200
+    const r = simulate(cfg, [
+      [40, 100],
+      [40, 100],
+      [40, 100],
+      [40, 100],
+    ]);
+    assert.ok(r.preemptions > 0, "expected preemptions");
+    // The oldest request is never the victim: it gets its first token in the first step.
+    assert.equal(r.firstTokenStep.get(0), 0);
+  });
+
+  it("holds every invariant on random workloads, both policies, with and without chunking", () => {
+    for (const policy of ["guaranteed_no_evict", "max_utilization"] as const) {
+      for (const chunkedContext of [true, false]) {
+        for (const seed of [1, 2, 3]) {
+          const gen = rng(seed * 31 + (chunkedContext ? 1 : 0));
+          const cfg: SchedulerConfig = {
+            maxBatchSize: gen(1, 12),
+            maxNumTokens: gen(64, 160),
+            kvCacheTokens: gen(200, 1500),
+            maxSeqLen: 200,
+            policy,
+            chunkedContext,
+          };
+          const s = new Scheduler(cfg);
+          const reqs: Array<[number, number]> = [];
+          while (reqs.length < 40) {
+            const isl = gen(1, 120);
+            const osl = gen(1, 79);
+            if (s.rejectReason(isl, osl) === undefined) reqs.push([isl, osl]);
+          }
+          simulate(cfg, reqs, seed === 3 ? 2 : 0);
+        }
+      }
+    }
+  });
+
+  it("rejects requests that can never run", () => {
+    const s = new Scheduler({ ...base, kvCacheTokens: 100, maxSeqLen: 120 });
+    assert.match(s.rejectReason(100, 30) ?? "", /max_seq_len/);
+    assert.match(s.rejectReason(60, 50) ?? "", /KV/);
+    assert.equal(s.rejectReason(50, 51), undefined);
+  });
+});

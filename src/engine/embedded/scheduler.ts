@@ -1,0 +1,265 @@
+/**
+ * The in-flight-batching scheduler of the embedded engine, as pure bookkeeping (no llama.cpp here), so its
+ * invariants can be tested without a model. One `plan()` per engine step decides which requests run and how many
+ * tokens each feeds; `commit()` applies the step's sampled tokens.
+ *
+ * Semantics follow TensorRT-LLM's two-stage scheduler:
+ * - capacity stage: which waiting requests are admitted (policy `guaranteed_no_evict` reserves the whole
+ *   ISL+OSL of a request in the KV budget up front; `max_utilization` admits while the prompt fits in the KV
+ *   cache actually free and preempts the newest request, by recompute, when decode growth overflows it);
+ * - micro-batch stage: decode tokens of running requests first, then prefill (context) tokens of the others, in
+ *   arrival order, under `maxNumTokens`; with chunked context a prompt may be split over several steps,
+ *   without it a prompt must fit whole in one step.
+ * Admission is strictly first-come-first-served (a request that does not fit blocks the ones behind it), and
+ * preempted requests go back to the head of the queue, so no request starves.
+ */
+
+export type SchedulerPolicy = "guaranteed_no_evict" | "max_utilization";
+
+export interface SchedulerConfig {
+  /** Requests that may hold a KV slot at once (llama.cpp sequences). */
+  maxBatchSize: number;
+  /** Tokens fed to the model per step (decode + prefill). */
+  maxNumTokens: number;
+  /** KV cache budget in tokens over all requests. */
+  kvCacheTokens: number;
+  /** Max ISL+OSL of one request (KV cells of one sequence). */
+  maxSeqLen: number;
+  policy: SchedulerPolicy;
+  chunkedContext: boolean;
+}
+
+/** A request as the scheduler sees it: lengths and progress, nothing else. */
+export class SchedRequest {
+  /** Tokens already in this request's KV cache. */
+  computed = 0;
+  /** Tokens sampled so far (all emitted to the client). */
+  generated = 0;
+  /** llama.cpp sequence id while admitted, -1 while waiting. */
+  slot = -1;
+  /** Set when the request must stop early (EOS with `--eos_id`, or cancellation). */
+  stopped = false;
+  preemptions = 0;
+  constructor(
+    readonly seq: number,
+    readonly promptTokens: number,
+    readonly outputTokens: number,
+  ) {}
+  /** Prompt plus generated tokens: what the KV cache must hold before the next token can be sampled. */
+  get known(): number {
+    return this.promptTokens + this.generated;
+  }
+  /** Tokens to feed before the next sample: 1 while decoding, the rest of the prompt (or more after preemption) before. */
+  get pending(): number {
+    return this.known - this.computed;
+  }
+  get done(): boolean {
+    return this.stopped || this.generated >= this.outputTokens;
+  }
+  /** KV cells the request needs at its end: the last sampled token is never fed back. */
+  get maxKv(): number {
+    return this.promptTokens + this.outputTokens - 1;
+  }
+}
+
+export interface StepItem {
+  req: SchedRequest;
+  /** Position in the sequence of the first token fed this step. */
+  from: number;
+  /** Number of tokens fed this step. */
+  count: number;
+  /** Whether this step ends the request's pending tokens, so a token is sampled from the last position. */
+  sample: boolean;
+  /** A generation-phase item (one token fed back), as opposed to a context (prefill) chunk. */
+  decode: boolean;
+}
+
+export interface StepPlan {
+  items: StepItem[];
+  admitted: SchedRequest[];
+  preempted: SchedRequest[];
+  /** Sequence ids whose KV cells must be cleared before this step runs (preempted requests). */
+  clearSlots: number[];
+  prefillTokens: number;
+  decodeTokens: number;
+}
+
+export class Scheduler {
+  private readonly waiting: SchedRequest[] = [];
+  private readonly running: SchedRequest[] = [];
+  private readonly freeSlots: number[];
+  /** KV tokens reserved by running requests under guaranteed_no_evict. */
+  private reserved = 0;
+  totalPreemptions = 0;
+
+  constructor(readonly config: SchedulerConfig) {
+    if (config.maxBatchSize < 1 || config.maxNumTokens < 1 || config.kvCacheTokens < 1 || config.maxSeqLen < 2) {
+      throw new RangeError(`invalid scheduler limits: ${JSON.stringify(config)}`);
+    }
+    this.freeSlots = Array.from({ length: config.maxBatchSize }, (_, i) => config.maxBatchSize - 1 - i);
+  }
+
+  /** Why a request can never run under these limits, or undefined when it can. */
+  rejectReason(promptTokens: number, outputTokens: number): string | undefined {
+    const c = this.config;
+    if (promptTokens < 1) return "empty prompt";
+    if (outputTokens < 1) return "output_tokens must be at least 1";
+    if (promptTokens + outputTokens > c.maxSeqLen) {
+      return `ISL+OSL = ${promptTokens + outputTokens} exceeds max_seq_len ${c.maxSeqLen}`;
+    }
+    // Even alone, a request must fit the KV budget at its longest, or it could never finish.
+    const need = promptTokens + outputTokens - 1;
+    if (need > c.kvCacheTokens) return `needs ${need} KV tokens but the KV cache holds ${c.kvCacheTokens}`;
+    if (!c.chunkedContext && promptTokens > c.maxNumTokens) {
+      return `ISL ${promptTokens} exceeds max_num_tokens ${c.maxNumTokens} and chunked context is disabled`;
+    }
+    return undefined;
+  }
+
+  enqueue(req: SchedRequest): void {
+    this.waiting.push(req);
+  }
+
+  get numWaiting(): number {
+    return this.waiting.length;
+  }
+  get numRunning(): number {
+    return this.running.length;
+  }
+  get idle(): boolean {
+    return this.waiting.length === 0 && this.running.length === 0;
+  }
+  /** KV cells in use right now. */
+  get kvUsed(): number {
+    let used = 0;
+    for (const r of this.running) used += r.computed;
+    return used;
+  }
+  runningRequests(): readonly SchedRequest[] {
+    return this.running;
+  }
+
+  /** Remove a request (finished, stopped or cancelled) and free its slot; returns the slot to clear. */
+  release(req: SchedRequest): number {
+    const i = this.running.indexOf(req);
+    if (i >= 0) {
+      this.running.splice(i, 1);
+      if (this.config.policy === "guaranteed_no_evict") this.reserved -= req.maxKv;
+      const slot = req.slot;
+      this.freeSlots.push(slot);
+      req.slot = -1;
+      return slot;
+    }
+    const w = this.waiting.indexOf(req);
+    if (w >= 0) this.waiting.splice(w, 1);
+    return -1;
+  }
+
+  plan(): StepPlan {
+    const c = this.config;
+    const admitted: SchedRequest[] = [];
+    const preempted: SchedRequest[] = [];
+    const clearSlots: number[] = [];
+
+    // Capacity stage.
+    if (c.policy === "guaranteed_no_evict") {
+      while (this.waiting.length > 0 && this.running.length < c.maxBatchSize) {
+        const w = this.waiting[0]!;
+        if (this.reserved + w.maxKv > c.kvCacheTokens) break;
+        this.admit(w);
+        this.reserved += w.maxKv;
+        admitted.push(w);
+      }
+    } else {
+      // Free KV after every running request has fed what it must feed before its next sample.
+      let committed = 0;
+      for (const r of this.running) committed += r.known;
+      while (this.waiting.length > 0 && this.running.length < c.maxBatchSize) {
+        const w = this.waiting[0]!;
+        if (committed + w.known > c.kvCacheTokens) break;
+        this.admit(w);
+        committed += w.known;
+        admitted.push(w);
+      }
+    }
+
+    // Micro-batch stage (requests stopped early are released by the caller and never fed): decodes first, then context chunks, both in arrival order.
+    const order = this.running; // kept sorted by arrival (seq)
+    let tokensLeft = c.maxNumTokens;
+    const items: StepItem[] = [];
+    let decodeTokens = 0;
+    let prefillTokens = 0;
+    for (const r of order) {
+      if (tokensLeft === 0) break;
+      if (r.computed > 0 && r.pending === 1) {
+        items.push({ req: r, from: r.computed, count: 1, sample: true, decode: true });
+        tokensLeft--;
+        decodeTokens++;
+      }
+    }
+    for (const r of order) {
+      if (tokensLeft === 0) break;
+      if (r.computed > 0 && r.pending === 1) continue;
+      const pending = r.pending;
+      if (pending <= 0) continue;
+      let n: number;
+      if (c.chunkedContext) n = Math.min(pending, tokensLeft);
+      else if (pending <= tokensLeft) n = pending;
+      else break; // FCFS: the head context request waits for a step with room, nobody overtakes it
+      items.push({ req: r, from: r.computed, count: n, sample: n === pending, decode: false });
+      tokensLeft -= n;
+      prefillTokens += n;
+    }
+
+    if (c.policy === "max_utilization") {
+      // Preempt the newest requests until this step's KV growth fits.
+      let growth = decodeTokens + prefillTokens;
+      while (this.kvUsed + growth > c.kvCacheTokens && this.running.length > 1) {
+        const victim = this.running[this.running.length - 1]!;
+        const idx = items.findIndex((it) => it.req === victim);
+        if (idx >= 0) {
+          growth -= items[idx]!.count;
+          if (items[idx]!.decode) decodeTokens--;
+          else prefillTokens -= items[idx]!.count;
+          items.splice(idx, 1);
+        }
+        clearSlots.push(this.preempt(victim));
+        preempted.push(victim);
+      }
+    }
+    return { items, admitted, preempted, clearSlots, prefillTokens, decodeTokens };
+  }
+
+  /** Apply a step: fed tokens are now in the KV cache; sampled items gained one token. */
+  commit(plan: StepPlan): void {
+    for (const it of plan.items) {
+      it.req.computed += it.count;
+      if (it.sample) it.req.generated++;
+    }
+  }
+
+  private admit(w: SchedRequest): void {
+    this.waiting.shift();
+    w.slot = this.freeSlots.pop()!;
+    // Keep running sorted by arrival so FCFS holds for re-admitted (preempted) requests too.
+    let i = this.running.length;
+    while (i > 0 && this.running[i - 1]!.seq > w.seq) i--;
+    this.running.splice(i, 0, w);
+  }
+
+  private preempt(r: SchedRequest): number {
+    const i = this.running.indexOf(r);
+    this.running.splice(i, 1);
+    const slot = r.slot;
+    this.freeSlots.push(slot);
+    r.slot = -1;
+    r.computed = 0;
+    r.preemptions++;
+    this.totalPreemptions++;
+    // Back to the head of the queue, ahead of requests that arrived later.
+    let j = 0;
+    while (j < this.waiting.length && this.waiting[j]!.seq < r.seq) j++;
+    this.waiting.splice(j, 0, r);
+    return slot;
+  }
+}
