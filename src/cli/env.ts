@@ -22,7 +22,8 @@ export function benchEnv(cmd: Command): BenchEnv {
     log_level: LogLevel;
     revision?: string;
   }>();
-  if (!o.model) throw new UsageError("missing required global option '--model <name>' (give it before the subcommand)");
+  if (!o.model)
+    throw new UsageError("missing required global option '--model <name>' (give it before the subcommand)");
   return {
     model: o.model,
     modelPath: o.model_path,

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { CommanderError } from "commander";
 import { BenchError } from "../errors.ts";
-import { enabled, setLogLevel, type LogLevel } from "../util/log.ts";
+import { enabled, type LogLevel, setLogLevel } from "../util/log.ts";
 import { createProgram } from "./program.ts";
 
 /** The one error boundary: typed errors print one clear message and map to their exit codes. */
 async function main(argv: string[]): Promise<number> {
-  const program = createProgram().exitOverride();
+  const program = createProgram();
   const level = argv[argv.indexOf("--log_level") + 1];
   if (argv.includes("--log_level") && level) setLogLevel(level as LogLevel);
   program.hook("preAction", (cmd) => {
@@ -27,7 +27,9 @@ async function main(argv: string[]): Promise<number> {
       if (enabled("debug") && err.stack) process.stderr.write(`${err.stack}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`llm-bench: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `llm-bench: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     return 1;
   }
 }

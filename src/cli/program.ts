@@ -15,7 +15,9 @@ export function createProgram(): Command {
     .option("--model_path <dir>", "local Hugging Face checkpoint directory (weights, tokenizer, config)")
     .option("-w, --workspace <dir>", "directory for intermediate files and built engines", "/tmp")
     .addOption(new Option("--log_level <level>", "logging level").choices(LOG_LEVELS).default("info"))
-    .option("--revision <rev>", "Hugging Face revision (branch, tag or commit) for downloads");
+    .option("--revision <rev>", "Hugging Face revision (branch, tag or commit) for downloads")
+    // Set before the subcommands are added so they inherit it: usage errors throw instead of exiting.
+    .exitOverride();
   registerPrepareDataset(program);
   registerBuild(program);
   registerThroughput(program);

@@ -68,10 +68,15 @@ export async function runOffline(
         endNs: result.endNs,
         decodeIterations: result.decodeIterations,
         requestedOutputTokens: req.outputTokens,
-        error: result.finishReason === "error" || result.finishReason === "cancelled" ? (result.error ?? result.finishReason) : undefined,
+        error:
+          result.finishReason === "error" || result.finishReason === "cancelled"
+            ? (result.error ?? result.finishReason)
+            : undefined,
         ...(opts.keepOutputIds ? { outputIds: result.outputIds } : {}),
         ...(result.draftTokens !== undefined ? { draftTokens: result.draftTokens } : {}),
-        ...(result.acceptedDraftTokens !== undefined ? { acceptedDraftTokens: result.acceptedDraftTokens } : {}),
+        ...(result.acceptedDraftTokens !== undefined
+          ? { acceptedDraftTokens: result.acceptedDraftTokens }
+          : {}),
       };
       records[index] = record;
       opts.onRecord?.(record);
@@ -93,6 +98,7 @@ export async function runOffline(
 /** trtllm-bench's warmup draw: `k` requests chosen with replacement. */
 export function pickWarmup<T>(requests: readonly T[], k: number, random: () => number = Math.random): T[] {
   const out: T[] = [];
-  for (let i = 0; i < k && requests.length > 0; i++) out.push(requests[Math.floor(random() * requests.length)]!);
+  for (let i = 0; i < k && requests.length > 0; i++)
+    out.push(requests[Math.floor(random() * requests.length)]!);
   return out;
 }

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join, basename } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 function tmpName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
@@ -46,6 +46,8 @@ export class AtomicFileStream {
     await rename(this.tmp, this.path);
   }
   async abort(): Promise<void> {
+    // Writes still queued fail with ERR_STREAM_DESTROYED once destroyed; that is expected here, not a crash.
+    this.stream.on("error", () => undefined);
     this.stream.destroy();
     await rm(this.tmp, { force: true });
   }

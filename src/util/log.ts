@@ -2,7 +2,15 @@
  * Logging in trtllm-bench's shape (`[date] [LLM-BENCH] [I] message`) on stderr, so stdout stays clean for
  * `--stdout` datasets and reports.
  */
-export const LOG_LEVELS = ["internal_error", "error", "warning", "info", "verbose", "debug", "trace"] as const;
+export const LOG_LEVELS = [
+  "internal_error",
+  "error",
+  "warning",
+  "info",
+  "verbose",
+  "debug",
+  "trace",
+] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const LETTER: Record<LogLevel, string> = {

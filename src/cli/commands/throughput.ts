@@ -1,6 +1,135 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { runThroughput } from "../../benchmarks/throughput.ts";
+import { InterruptedError, UsageError } from "../../errors.ts";
+import { log } from "../../util/log.ts";
+import { benchEnv } from "../env.ts";
+import { floatArg, intArg } from "../parsers.ts";
+import { createProgress } from "../progress.ts";
 
-// PLACEHOLDER: replaced by the real command before landing.
+interface ThroughputFlags {
+  engine_dir?: string;
+  backend: string;
+  extra_llm_api_options?: string;
+  max_batch_size?: number;
+  max_num_tokens?: number;
+  max_seq_len?: number;
+  kv_cache_free_gpu_mem_fraction?: number;
+  dataset: string;
+  eos_id: number;
+  num_requests: number;
+  warmup: number;
+  concurrency: number;
+  streaming: boolean;
+  report_json?: string;
+  request_json?: string;
+  output_json?: string;
+  iteration_log?: string;
+  enable_chunked_context?: boolean;
+  scheduler_policy?: "guaranteed_no_evict" | "max_utilization";
+  threads?: number;
+}
+
+/** Only values the user typed count as "given": the YAML may set the rest (CLI wins on conflicts). */
+function given<K extends keyof ThroughputFlags>(
+  cmd: Command,
+  flags: ThroughputFlags,
+  key: K,
+): ThroughputFlags[K] | undefined {
+  return cmd.getOptionValueSource(key) === "cli" ? flags[key] : undefined;
+}
+
 export function registerThroughput(program: Command): void {
-  program.command("throughput").description("(in progress)");
+  program
+    .command("throughput")
+    .description("Max-throughput benchmark: submit the whole dataset at once under in-flight batching.")
+    .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
+    .addOption(
+      new Option("--backend <name>", "engine backend ('pytorch' is accepted as trtllm-bench's name for it)")
+        .choices(["embedded", "pytorch"])
+        .default("embedded"),
+    )
+    .option(
+      "--extra_llm_api_options, --config <yaml>",
+      "YAML of LLM-API options (CLI flags win on conflicts)",
+    )
+    .option("--max_batch_size <n>", "runtime max batch size (default: the engine's)", intArg(1))
+    .option("--max_num_tokens <n>", "runtime max tokens per step (default: the engine's)", intArg(1))
+    .option("--max_seq_len <n>", "max ISL+OSL of a request (default: the dataset's longest)", intArg(1))
+    .option(
+      "--kv_cache_free_gpu_mem_fraction <f>",
+      "fraction of free memory the KV cache may take (default 0.90)",
+      floatArg(0, 1),
+    )
+    .requiredOption("--dataset <path>", "JSONL dataset (prepare-dataset's format)")
+    .option(
+      "--eos_id <id>",
+      "stop at this token id; -1 ignores EOS (exactly output_tokens per request)",
+      intArg(-1),
+      -1,
+    )
+    .option("--num_requests <n>", "benchmark at most this many requests; 0 = the whole dataset", intArg(0), 0)
+    .option("--warmup <n>", "warmup requests (drawn with replacement, not measured)", intArg(0), 2)
+    .option("--concurrency <n>", "max requests in flight; -1 = unlimited", intArg(-1), -1)
+    .option("--streaming", "stream tokens: enables TTFT / TPOT / GTPS", false)
+    .option("--report_json <path>", "write the statistics as JSON")
+    .option("--request_json <path>", "write one record per request as JSON")
+    .option("--output_json <path>", "write {request_id: decoded output} as JSON")
+    .option("--iteration_log <path>", "write one JSON line per engine step")
+    .option("--enable_chunked_context", "split long prompts over several steps (default on)")
+    .option("--disable_chunked_context", "a prompt must fit whole in one step")
+    .addOption(
+      new Option("--scheduler_policy <policy>", "KV admission policy (default guaranteed_no_evict)").choices([
+        "guaranteed_no_evict",
+        "max_utilization",
+      ]),
+    )
+    .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1))
+    .action(async (flags: ThroughputFlags & { disable_chunked_context?: boolean }, cmd: Command) => {
+      const env = benchEnv(cmd);
+      if (flags.backend === "pytorch") log.info("--backend pytorch runs on the embedded llama.cpp engine.");
+      if (flags.enable_chunked_context && flags.disable_chunked_context) {
+        throw new UsageError("--enable_chunked_context and --disable_chunked_context conflict");
+      }
+      const chunked = flags.disable_chunked_context ? false : flags.enable_chunked_context ? true : undefined;
+      const abort = new AbortController();
+      const onSigint = () => {
+        log.warn("Interrupted: cancelling in-flight requests.");
+        abort.abort();
+      };
+      process.once("SIGINT", onSigint);
+      try {
+        await runThroughput({
+          model: env.model,
+          modelPath: env.modelPath,
+          workspace: env.workspace,
+          revision: env.revision,
+          dataset: flags.dataset,
+          engineDir: flags.engine_dir,
+          numRequests: flags.num_requests,
+          warmup: flags.warmup,
+          concurrency: flags.concurrency,
+          maxBatchSize: given(cmd, flags, "max_batch_size"),
+          maxNumTokens: given(cmd, flags, "max_num_tokens"),
+          maxSeqLen: given(cmd, flags, "max_seq_len"),
+          kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
+          schedulerPolicy: given(cmd, flags, "scheduler_policy"),
+          enableChunkedContext: chunked,
+          streaming: flags.streaming,
+          eosId: flags.eos_id,
+          extraLlmApiOptions: flags.extra_llm_api_options,
+          reportJson: flags.report_json,
+          requestJson: flags.request_json,
+          outputJson: flags.output_json,
+          iterationLog: flags.iteration_log,
+          threads: flags.threads,
+          out: (text) => process.stdout.write(text),
+          progress: createProgress(),
+          signal: abort.signal,
+        });
+        if (abort.signal.aborted)
+          throw new InterruptedError("interrupted by SIGINT; the report covers finished requests");
+      } finally {
+        process.off("SIGINT", onSigint);
+      }
+    });
 }

@@ -43,7 +43,7 @@ export interface EmbeddedEngineOptions {
   threads: number;
   gpu: "auto" | false;
   kvCacheType: string;
-  onIteration?: (stats: IterationStats) => void;
+  onIteration?: ((stats: IterationStats) => void) | undefined;
 }
 
 interface Live {
@@ -174,13 +174,22 @@ export class EmbeddedEngine implements Engine {
       firstTokenNs: entry.firstTokenNs,
       endNs: nowNs(),
       decodeIterations: entry.decodeIterations,
-      finishReason: entry.error ? "error" : entry.cancelled ? "cancelled" : g < entry.sched.outputTokens ? "stop" : "length",
+      finishReason: entry.error
+        ? "error"
+        : entry.cancelled
+          ? "cancelled"
+          : g < entry.sched.outputTokens
+            ? "stop"
+            : "length",
       ...(entry.error ? { error: entry.error } : {}),
     });
   }
 
   private async run(): Promise<void> {
     const native = this.rt.native;
+    // Start on the next turn of the event loop, so that requests submitted together (offline mode) share the
+    // first step instead of the first one running alone.
+    await new Promise((r) => setImmediate(r));
     while (!this.scheduler.idle) {
       if (this.cancelled.size > 0) {
         for (const e of this.cancelled) if (this.live.has(e.sched)) this.finish(e);
@@ -202,7 +211,12 @@ export class EmbeddedEngine implements Engine {
       for (const it of plan.items) {
         const entry = this.live.get(it.req)!;
         const logit = it.sample ? new Uint32Array([it.count - 1]) : EMPTY;
-        const idx = native.addToBatch(it.req.slot, it.from, entry.tokens.subarray(it.from, it.from + it.count), logit);
+        const idx = native.addToBatch(
+          it.req.slot,
+          it.from,
+          entry.tokens.subarray(it.from, it.from + it.count),
+          logit,
+        );
         if (it.sample) {
           sampleAt.push(idx[0]!);
           sampleEntries.push(entry);

@@ -15,7 +15,12 @@ type LlamaContext = import("node-llama-cpp").LlamaContext;
 /** The subset of node-llama-cpp's native AddonContext the step loop uses. */
 export interface NativeContext {
   initBatch(size: number): void;
-  addToBatch(sequenceId: number, firstTokenSequenceIndex: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
+  addToBatch(
+    sequenceId: number,
+    firstTokenSequenceIndex: number,
+    tokens: Uint32Array,
+    logitIndexes: Uint32Array,
+  ): Uint32Array;
   decodeBatch(): Promise<void>;
   sampleToken(batchLogitIndex: number, sampler: NativeSampler): Promise<number>;
   removeTokenCellsFromSequence(sequenceId: number, startPos: number, endPos: number): boolean;
@@ -59,9 +64,22 @@ export const LLAMA_MAX_SEQUENCES = 256;
 /** Node-llama-cpp's version, for the report. */
 export async function nodeLlamaCppVersion(): Promise<string> {
   const { createRequire } = await import("node:module");
-  const req = createRequire(import.meta.url);
-  const pkg = req("node-llama-cpp/package.json") as { version: string };
-  return pkg.version;
+  const { readFile } = await import("node:fs/promises");
+  const { dirname, join } = await import("node:path");
+  // The package's "exports" hide package.json: find it from the entry point.
+  let dir = dirname(createRequire(import.meta.url).resolve("node-llama-cpp"));
+  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === "node-llama-cpp" && pkg.version) return pkg.version;
+    } catch {
+      // not this level
+    }
+  }
+  return "unknown";
 }
 
 function assertNativeApi(ctx: unknown): asserts ctx is NativeContext {
@@ -101,17 +119,23 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
   try {
     llama = await getLlamaOnce(opts.gpu, opts.threads);
   } catch (err) {
-    throw new EngineError(`cannot load llama.cpp (node-llama-cpp prebuilt binary): ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new EngineError(
+      `cannot load llama.cpp (node-llama-cpp prebuilt binary): ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   let model: LlamaModel;
   try {
     model = await llama.loadModel({ modelPath: opts.modelPath, gpuLayers: llama.gpu === false ? 0 : "max" });
   } catch (err) {
-    throw new EngineError(`${opts.modelPath}: llama.cpp could not load the model: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new EngineError(
+      `${opts.modelPath}: llama.cpp could not load the model: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   let context: LlamaContext;
   try {
@@ -137,7 +161,8 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
   }
   const native = (context as unknown as { _ctx: unknown })._ctx;
   assertNativeApi(native);
-  const bindings = (llama as unknown as { _bindings: { AddonSampler: new (m: unknown) => NativeSampler } })._bindings;
+  const bindings = (llama as unknown as { _bindings: { AddonSampler: new (m: unknown) => NativeSampler } })
+    ._bindings;
   const nativeModel = (model as unknown as { _model: unknown })._model;
   return {
     llama,

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UsageError } from "../../errors.ts";
-import { defaultThreads, kvBytesPerToken, type RuntimeInputs, resolveRuntimeSettings } from "./runtime-settings.ts";
+import {
+  defaultThreads,
+  kvBytesPerToken,
+  type RuntimeInputs,
+  resolveRuntimeSettings,
+} from "./runtime-settings.ts";
 
 const base: RuntimeInputs = {
   engine: { maxBatchSize: 64, maxNumTokens: 2048, maxSeqLen: 512 },
@@ -32,13 +37,22 @@ describe("resolveRuntimeSettings", () => {
   });
 
   it("without chunked context raises max_num_tokens to max_isl + max_batch_size", () => {
-    const r = resolveRuntimeSettings({ ...base, chunkedContext: false, engine: { ...base.engine, maxNumTokens: 100 } });
+    const r = resolveRuntimeSettings({
+      ...base,
+      chunkedContext: false,
+      engine: { ...base.engine, maxNumTokens: 100 },
+    });
     assert.equal(r.scheduler.maxNumTokens, 128 + 64);
   });
 
   it("a small KV budget lowers the number of sequences", () => {
     // 0.5 * 1 MiB / 512 B = 1024 tokens -> 4 sequences of 256
-    const r = resolveRuntimeSettings({ ...base, kvFraction: 0.5, freeMemoryBytes: 2 ** 20, kvBytesPerToken: 512 });
+    const r = resolveRuntimeSettings({
+      ...base,
+      kvFraction: 0.5,
+      freeMemoryBytes: 2 ** 20,
+      kvBytesPerToken: 512,
+    });
     assert.equal(r.scheduler.maxBatchSize, 4);
     assert.equal(r.scheduler.kvCacheTokens, 1024);
     const capped = resolveRuntimeSettings({ ...base, kvMaxTokens: 600 });

@@ -10,7 +10,11 @@ import type { SchedulerConfig, SchedulerPolicy } from "./scheduler.ts";
 
 export interface RuntimeInputs {
   engine: { maxBatchSize: number; maxNumTokens: number; maxSeqLen: number };
-  cli: { maxBatchSize?: number | undefined; maxNumTokens?: number | undefined; maxSeqLen?: number | undefined };
+  cli: {
+    maxBatchSize?: number | undefined;
+    maxNumTokens?: number | undefined;
+    maxSeqLen?: number | undefined;
+  };
   dataset: { maxSequenceLength: number; maxIsl: number };
   policy: SchedulerPolicy;
   chunkedContext: boolean;
@@ -51,7 +55,9 @@ export function resolveRuntimeSettings(i: RuntimeInputs): RuntimeSettings {
     // must fit in one step.
     const needed = Math.max(maxNumTokens, i.dataset.maxIsl + maxBatchSize);
     if (needed !== maxNumTokens) {
-      notes.push(`Chunked context is disabled: max_num_tokens raised from ${maxNumTokens} to max_isl + max_batch_size = ${needed}.`);
+      notes.push(
+        `Chunked context is disabled: max_num_tokens raised from ${maxNumTokens} to max_isl + max_batch_size = ${needed}.`,
+      );
     }
     maxNumTokens = needed;
   }

@@ -49,11 +49,13 @@ function simulate(config: SchedulerConfig, reqs: Array<[number, number]>, arrive
     for (const it of plan.items) {
       assert.ok(it.req.slot >= 0, "item without a KV slot");
       assert.equal(it.from, it.req.computed);
-      if (!config.chunkedContext && it.count > 1) assert.equal(it.count, it.req.pending, "prompt split without chunking");
+      if (!config.chunkedContext && it.count > 1)
+        assert.equal(it.count, it.req.pending, "prompt split without chunking");
     }
     s.commit(plan);
     for (const it of plan.items) {
-      if (it.sample && it.req.generated === 1 && !firstTokenStep.has(it.req.seq)) firstTokenStep.set(it.req.seq, steps);
+      if (it.sample && it.req.generated === 1 && !firstTokenStep.has(it.req.seq))
+        firstTokenStep.set(it.req.seq, steps);
     }
     const kv = s.kvUsed;
     maxKv = Math.max(maxKv, kv);

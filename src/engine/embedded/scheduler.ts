@@ -93,7 +93,12 @@ export class Scheduler {
   totalPreemptions = 0;
 
   constructor(readonly config: SchedulerConfig) {
-    if (config.maxBatchSize < 1 || config.maxNumTokens < 1 || config.kvCacheTokens < 1 || config.maxSeqLen < 2) {
+    if (
+      config.maxBatchSize < 1 ||
+      config.maxNumTokens < 1 ||
+      config.kvCacheTokens < 1 ||
+      config.maxSeqLen < 2
+    ) {
       throw new RangeError(`invalid scheduler limits: ${JSON.stringify(config)}`);
     }
     this.freeSlots = Array.from({ length: config.maxBatchSize }, (_, i) => config.maxBatchSize - 1 - i);

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { percentileStats, scaleStats, sum } from "./percentiles.ts";
+
+test("floor-index percentiles without interpolation (trtllm-bench's rule)", () => {
+  // 10 values 1..10 shuffled: p50 = sorted[5] = 6, p90 = sorted[9] = 10 (numpy's linear rule would say 5.5, 9.1).
+  assert.deepEqual(percentileStats([7, 3, 10, 1, 5, 9, 2, 8, 6, 4]), {
+    p50: 6,
+    p90: 10,
+    p95: 10,
+    p99: 10,
+    minimum: 1,
+    maximum: 10,
+    average: 5.5,
+  });
+  // Two values: p50 is the larger one.
+  assert.equal(percentileStats([2, 1]).p50, 2);
+  // 200 values 0..199: p50 = 100, p90 = 180, p95 = 190, p99 = 198.
+  const v = Array.from({ length: 200 }, (_, i) => 199 - i);
+  const s = percentileStats(v);
+  assert.deepEqual([s.p50, s.p90, s.p95, s.p99], [100, 180, 190, 198]);
+  // Sorting is numeric, not lexicographic.
+  assert.equal(percentileStats([100, 9, 20]).minimum, 9);
+});
+
+test("the input is not reordered and typed arrays work", () => {
+  const a = new Float64Array([3, 1, 2]);
+  assert.equal(percentileStats(a).p50, 2);
+  assert.deepEqual(Array.from(a), [3, 1, 2]);
+});
+
+test("empty input gives zeros", () => {
+  assert.deepEqual(percentileStats([]), {
+    p50: 0,
+    p90: 0,
+    p95: 0,
+    p99: 0,
+    minimum: 0,
+    maximum: 0,
+    average: 0,
+  });
+});
+
+test("compensated sum", () => {
+  assert.equal(sum([0.1, 0.2, 0.3]), 0.6); // naive left-to-right gives 0.6000000000000001
+  assert.equal(sum([1e16, 1, -1e16]), 1); // naive gives 0
+});
+
+test("scaleStats converts units", () => {
+  const s = scaleStats(percentileStats([1e6, 3e6]), 1e-6);
+  assert.deepEqual(s, { p50: 3, p90: 3, p95: 3, p99: 3, minimum: 1, maximum: 3, average: 2 });
+});

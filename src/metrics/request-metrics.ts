@@ -1,0 +1,57 @@
+import type { RequestRecord } from "./record.ts";
+
+/**
+ * Per-request derived values, trtllm-bench's RequestRecord computed fields (brief §4.3). Times are ns,
+ * throughputs tokens/s (trtllm-bench keeps tokens/ns and multiplies by 1e9 when reporting; same numbers).
+ * See docs/metrics.md for every formula and the divide-by-zero guards.
+ */
+export interface RequestMetrics {
+  /** Output tokens including the first (trtllm's num_total_output_tokens). */
+  numTotalOutputTokens: number;
+  /** numTotalOutputTokens − 1, the tokens produced after the first one. */
+  numGeneratedTokens: number;
+  /** end − start. */
+  e2eNs: number;
+  /** first token − start; 0 when the first-token time is unknown (non-streaming). */
+  ttftNs: number;
+  /** e2e − ttft. */
+  generationTimeNs: number;
+  /** TPOT (trtllm's intertoken_latency): (end − first token)/(n − 1); 0 when n ≤ 1 or first token unknown. */
+  tpotNs: number;
+  /** "Per User Output Throughput [w/ ctx]": n / e2e, in tokens/s; 0 when e2e is 0. */
+  outputTokenThroughput: number;
+  /** GTPS, "Per User Output Speed": (n − 1) / generation time, in tokens/s; 0 when generation time is 0. */
+  generationTokenThroughput: number;
+  /** Client-side queueing: start − scheduled (time spent waiting for a concurrency slot or the schedule). */
+  queueNs: number;
+}
+
+const NS_PER_S = 1e9;
+
+/** Whether the engine reported when the first token arrived (records use −1 for "unknown"). */
+export function hasFirstToken(r: RequestRecord): boolean {
+  return r.firstTokenNs >= 0;
+}
+
+export function requestMetrics(r: RequestRecord): RequestMetrics {
+  const n = r.numOutputTokens;
+  const generated = n - 1;
+  const e2eNs = r.endNs - r.startNs;
+  const known = hasFirstToken(r);
+  const ttftNs = known ? r.firstTokenNs - r.startNs : 0;
+  const generationTimeNs = e2eNs - ttftNs;
+  // trtllm-bench divides by a first-token time of −1 when it is unknown; we report 0 instead of nonsense.
+  const tpotNs = known && generated > 0 ? (r.endNs - r.firstTokenNs) / generated : 0;
+  return {
+    numTotalOutputTokens: n,
+    numGeneratedTokens: generated,
+    e2eNs,
+    ttftNs,
+    generationTimeNs,
+    tpotNs,
+    outputTokenThroughput: e2eNs > 0 ? (n * NS_PER_S) / e2eNs : 0,
+    generationTokenThroughput:
+      generationTimeNs > 0 && generated > 0 ? (generated * NS_PER_S) / generationTimeNs : 0,
+    queueNs: r.startNs - r.scheduledNs,
+  };
+}

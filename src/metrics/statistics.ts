@@ -1,0 +1,248 @@
+import type { PercentileStats } from "../dataset/types.ts";
+import { percentileStats, sum } from "./percentiles.ts";
+import type { RequestRecord } from "./record.ts";
+import { requestMetrics } from "./request-metrics.ts";
+
+/**
+ * Aggregate statistics, trtllm-bench's `generate_statistics_summary` + `BenchmarkStatistics` (brief §4.4),
+ * plus llm-bench's additions (failures, token accounting, queueing, a real submission rate).
+ * Every formula is documented in docs/metrics.md. Times are ns, throughputs per second.
+ */
+export interface StatisticsOptions {
+  streaming: boolean;
+  /** tp × pp, the divisor of "Per GPU Output Throughput". */
+  worldSize: number;
+  /**
+   * trtllm-bench's `max_draft_len`: when > 0 and records carry no draft counts, drafts are derived as
+   * max_draft_len × iterations and acceptances as output − iterations, as trtllm-bench does.
+   */
+  maxDraftLen?: number | undefined;
+}
+
+export interface StreamingStatistics {
+  avgTtftNs: number;
+  avgTpotNs: number;
+  /** "Per User Output Speed": mean GTPS (tokens/s). */
+  perUserOutputSpeed: number;
+  ttftNs: PercentileStats;
+  tpotNs: PercentileStats;
+  /** Per-request generation throughput (tokens/s). */
+  gtps: PercentileStats;
+}
+
+export interface DecodingStatistics {
+  numDraftTokens: PercentileStats;
+  numAcceptedDraftTokens: PercentileStats;
+  draftAcceptanceRate: PercentileStats;
+  acceptanceLength: PercentileStats;
+  /** Σ output tokens / Σ decode iterations over all requests. */
+  globalAcceptanceLength: number;
+}
+
+export interface TokenAccounting {
+  requestedOutputTokens: number;
+  actualOutputTokens: number;
+  /** Successful requests whose output length differs from the requested one (EOS honoured, engine cap...). */
+  mismatchedRequests: number;
+  /** Of those, how many produced fewer tokens than requested. */
+  shortRequests: number;
+}
+
+export interface FailureSummary {
+  message: string;
+  count: number;
+}
+
+export interface BenchmarkStatistics {
+  /** Successful requests: the N of every trtllm-bench formula. */
+  numRequests: number;
+  numFailed: number;
+  /** Distinct failure messages, most frequent first. */
+  failures: FailureSummary[];
+  worldSize: number;
+  totalLatencyNs: number;
+  totalInputTokens: number;
+  totalOutputTokens: number;
+  /** total output − N (tokens after each request's first). */
+  generationTokens: number;
+  avgInputLength: number;
+  avgOutputLength: number;
+  requestThroughput: number;
+  /** "Total Output Throughput": Σ output / total latency. */
+  outputThroughput: number;
+  /** "Total Token Throughput": (Σ input + Σ output) / total latency. */
+  totalTokenThroughput: number;
+  /** "Per User Output Throughput [w/ ctx]": mean of n/e2e. */
+  perUserOutputThroughput: number;
+  perGpuOutputThroughput: number;
+  avgRequestLatencyNs: number;
+  /** Σ e2e / total latency. */
+  avgConcurrentRequests: number;
+  /** trtllm-bench's issue_rate_ns: (max start − min start) / N, i.e. the mean gap between submissions in ns. */
+  issueRateNs: number;
+  /** What trtllm-bench prints as "Issue Rate (req/sec)": issue_rate_ns × 1e9 (not a rate; kept for parity). */
+  issueRateReported: number;
+  /** The actual submission rate: (N − 1) / (max start − min start) in req/s; 0 when undefined. */
+  submissionRate: number;
+  requestLatencyNs: PercentileStats;
+  generationTimeNs: PercentileStats;
+  outputTokens: PercentileStats;
+  outputThroughputPerUser: PercentileStats;
+  /** start − scheduled: client-side waiting hidden from latency (coordinated omission). */
+  queueNs: PercentileStats;
+  tokenAccounting: TokenAccounting;
+  streaming: StreamingStatistics | undefined;
+  decoding: DecodingStatistics | undefined;
+}
+
+const NS_PER_S = 1e9;
+
+export function computeStatistics(
+  records: readonly RequestRecord[],
+  opts: StatisticsOptions,
+): BenchmarkStatistics {
+  const ok = records.filter((r) => r.error === undefined);
+  const n = ok.length;
+  const latency = new Float64Array(n);
+  const genTime = new Float64Array(n);
+  const outTokens = new Float64Array(n);
+  const perUser = new Float64Array(n);
+  const queue = new Float64Array(n);
+  const ttft = new Float64Array(n);
+  const tpot = new Float64Array(n);
+  const gtps = new Float64Array(n);
+  let minStart = Number.POSITIVE_INFINITY;
+  let maxStart = Number.NEGATIVE_INFINITY;
+  let maxEnd = Number.NEGATIVE_INFINITY;
+  let totalInput = 0;
+  const acct: TokenAccounting = {
+    requestedOutputTokens: 0,
+    actualOutputTokens: 0,
+    mismatchedRequests: 0,
+    shortRequests: 0,
+  };
+
+  for (let i = 0; i < n; i++) {
+    const r = ok[i]!;
+    const m = requestMetrics(r);
+    minStart = Math.min(minStart, r.startNs);
+    maxStart = Math.max(maxStart, r.startNs);
+    maxEnd = Math.max(maxEnd, r.endNs);
+    totalInput += r.numInputTokens;
+    latency[i] = m.e2eNs;
+    genTime[i] = m.generationTimeNs;
+    outTokens[i] = m.numTotalOutputTokens;
+    perUser[i] = m.outputTokenThroughput;
+    queue[i] = m.queueNs;
+    ttft[i] = m.ttftNs;
+    tpot[i] = m.tpotNs;
+    gtps[i] = m.generationTokenThroughput;
+    acct.requestedOutputTokens += r.requestedOutputTokens;
+    acct.actualOutputTokens += r.numOutputTokens;
+    if (r.numOutputTokens !== r.requestedOutputTokens) {
+      acct.mismatchedRequests++;
+      if (r.numOutputTokens < r.requestedOutputTokens) acct.shortRequests++;
+    }
+  }
+
+  const totalLatencyNs = n > 0 ? maxEnd - minStart : 0;
+  const totalOutput = acct.actualOutputTokens;
+  const perSecond = (count: number) => (totalLatencyNs > 0 ? (count * NS_PER_S) / totalLatencyNs : 0);
+  const requestLatencyNs = percentileStats(latency);
+  const outputThroughputPerUser = percentileStats(perUser);
+  const outputThroughput = perSecond(totalOutput);
+  const issueWindowNs = n > 0 ? maxStart - minStart : 0;
+  const issueRateNs = n > 0 ? issueWindowNs / n : 0;
+
+  return {
+    numRequests: n,
+    numFailed: records.length - n,
+    failures: summarizeFailures(records),
+    worldSize: opts.worldSize,
+    totalLatencyNs,
+    totalInputTokens: totalInput,
+    totalOutputTokens: totalOutput,
+    generationTokens: totalOutput - n,
+    avgInputLength: n > 0 ? totalInput / n : 0,
+    avgOutputLength: n > 0 ? totalOutput / n : 0,
+    requestThroughput: perSecond(n),
+    outputThroughput,
+    totalTokenThroughput: perSecond(totalInput + totalOutput),
+    perUserOutputThroughput: outputThroughputPerUser.average,
+    perGpuOutputThroughput: opts.worldSize > 0 ? outputThroughput / opts.worldSize : 0,
+    avgRequestLatencyNs: requestLatencyNs.average,
+    avgConcurrentRequests: totalLatencyNs > 0 ? sum(latency) / totalLatencyNs : 0,
+    issueRateNs,
+    issueRateReported: issueRateNs * NS_PER_S,
+    submissionRate: issueWindowNs > 0 ? ((n - 1) * NS_PER_S) / issueWindowNs : 0,
+    requestLatencyNs,
+    generationTimeNs: percentileStats(genTime),
+    outputTokens: percentileStats(outTokens),
+    outputThroughputPerUser,
+    queueNs: percentileStats(queue),
+    tokenAccounting: acct,
+    streaming: opts.streaming ? streamingStatistics(ttft, tpot, gtps) : undefined,
+    decoding: decodingStatistics(ok, opts.maxDraftLen ?? 0),
+  };
+}
+
+function streamingStatistics(
+  ttft: Float64Array,
+  tpot: Float64Array,
+  gtps: Float64Array,
+): StreamingStatistics {
+  const ttftNs = percentileStats(ttft);
+  const tpotNs = percentileStats(tpot);
+  const g = percentileStats(gtps);
+  return {
+    avgTtftNs: ttftNs.average,
+    avgTpotNs: tpotNs.average,
+    perUserOutputSpeed: g.average,
+    ttftNs,
+    tpotNs,
+    gtps: g,
+  };
+}
+
+/**
+ * Present when any request reports draft counts, or when `maxDraftLen` > 0 (trtllm-bench's derivation).
+ * Iterations are engine steps that produced tokens (trtllm-bench's decode_iteration + 1), at least 1.
+ */
+function decodingStatistics(
+  ok: readonly RequestRecord[],
+  maxDraftLen: number,
+): DecodingStatistics | undefined {
+  if (ok.length === 0 || (maxDraftLen <= 0 && !ok.some((r) => r.draftTokens !== undefined))) return undefined;
+  const n = ok.length;
+  const draft = new Float64Array(n);
+  const accepted = new Float64Array(n);
+  const rate = new Float64Array(n);
+  const length = new Float64Array(n);
+  let totalOut = 0;
+  let totalIter = 0;
+  for (let i = 0; i < n; i++) {
+    const r = ok[i]!;
+    const iters = Math.max(1, r.decodeIterations);
+    const d = r.draftTokens ?? maxDraftLen * iters;
+    const a = r.acceptedDraftTokens ?? r.numOutputTokens - iters;
+    draft[i] = d;
+    accepted[i] = a;
+    rate[i] = d > 0 ? a / d : 0;
+    length[i] = r.numOutputTokens / iters;
+    totalOut += r.numOutputTokens;
+    totalIter += iters;
+  }
+  return {
+    numDraftTokens: percentileStats(draft),
+    numAcceptedDraftTokens: percentileStats(accepted),
+    draftAcceptanceRate: percentileStats(rate),
+    acceptanceLength: percentileStats(length),
+    globalAcceptanceLength: totalOut / totalIter,
+  };
+}
+
+function summarizeFailures(records: readonly RequestRecord[]): FailureSummary[] {
+  const counts = new Map<string, number>();
+  for (const r of records) if (r.error !== undefined) counts.set(r.error, (counts.get(r.error) ?? 0) + 1);
+  return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
+}

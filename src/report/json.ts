@@ -1,0 +1,255 @@
+import type { PercentileStats } from "../dataset/types.ts";
+import { scaleStats } from "../metrics/percentiles.ts";
+import type { RequestRecord } from "../metrics/record.ts";
+import { requestMetrics } from "../metrics/request-metrics.ts";
+import type { DecodingStatistics } from "../metrics/statistics.ts";
+import { AtomicFileStream, writeFileAtomic } from "../util/atomic-write.ts";
+import { type ReportInput, worldSize } from "./report-input.ts";
+
+/**
+ * `--report_json` with trtllm-bench's key names and nesting (brief §4.6) so existing parsers keep working,
+ * plus `schema_version` and llm-bench's additions under `llm_bench`. The version is a namespaced string
+ * ("llm-bench/1"): a file found on disk says which tool wrote it, and trtllm-bench files (which have no such
+ * key) are told apart. It changes only when an existing key changes meaning; new keys do not bump it.
+ */
+export const REPORT_SCHEMA_VERSION = "llm-bench/1";
+
+const MS = 1e-6;
+const NS_PER_S = 1e9;
+
+export type Decode = (ids: readonly number[]) => string;
+
+export function buildReportJson(input: ReportInput): Record<string, unknown> {
+  const { engine, stats, dataset } = input;
+  const out: Record<string, unknown> = {
+    schema_version: REPORT_SCHEMA_VERSION,
+    engine: {
+      model: engine.model,
+      model_path: engine.modelPath ?? null,
+      engine_dir: engine.engineDir ?? null,
+      version: engine.version,
+      backend: engine.backend,
+      dtype: engine.dtype,
+      kv_cache_dtype: engine.kvCacheDtype,
+      quantization: engine.quantization,
+      max_input_length: engine.maxInputLength ?? null,
+      max_sequence_length: engine.maxSequenceLength ?? null,
+    },
+    machine: input.machine
+      ? {
+          name: input.machine.name,
+          "memory.total": input.machine.memoryTotalGiB ?? null,
+          "clocks.mem": input.machine.memoryClockGHz ?? null,
+        }
+      : null,
+    world_info: {
+      tp_size: engine.tpSize,
+      pp_size: engine.ppSize,
+      ep_size: input.epSize ?? 1,
+      world_size: worldSize(engine),
+      max_batch_size: engine.maxBatchSize ?? null,
+      max_num_tokens: engine.maxNumTokens ?? null,
+      scheduling_policy: engine.schedulingPolicy ?? null,
+      kv_cache_percentage: engine.kvCacheFraction ?? null,
+      // trtllm-bench's issue_rate_ns × 1e9 (see docs/metrics.md); the real rate is llm_bench.submission_rate_req_s.
+      issue_rate: stats.issueRateReported,
+    },
+    request_info: {
+      num_requests: stats.numRequests,
+      avg_num_concurrent_requests: stats.avgConcurrentRequests,
+      avg_input_length: stats.avgInputLength,
+      avg_output_length: stats.avgOutputLength,
+    },
+    performance: {
+      total_latency_ms: stats.totalLatencyNs * MS,
+      avg_request_latency_ms: stats.avgRequestLatencyNs * MS,
+      request_throughput_req_s: stats.requestThroughput,
+      system_output_throughput_tok_s: stats.outputThroughput,
+      system_total_throughput_tok_s: stats.totalTokenThroughput,
+      output_throughput_per_user_tok_s: stats.perUserOutputThroughput,
+      output_throughput_per_gpu_tok_s: stats.perGpuOutputThroughput,
+      request_latency_percentiles_ms: dump(scaleStats(stats.requestLatencyNs, MS)),
+    },
+  };
+  const st = input.streaming ? stats.streaming : undefined;
+  if (st) {
+    out["streaming_metrics"] = {
+      token_output_speed_tok_s: st.perUserOutputSpeed,
+      avg_ttft_ms: st.avgTtftNs * MS,
+      avg_tpot_ms: st.avgTpotNs * MS,
+      tpot_percentiles: dump(scaleStats(st.tpotNs, MS)),
+      ttft_percentiles: dump(scaleStats(st.ttftNs, MS)),
+      gen_tps_percentiles: dump(st.gtps),
+    };
+  }
+  if (stats.decoding) out["decoding_stats"] = decodingJson(stats.decoding, input.decodingMode);
+  out["dataset"] = {
+    isl_stats: dump(dataset.isl_stats),
+    osl_stats: dump(dataset.osl_stats),
+    seq_len_stats: dump(dataset.seq_len_stats),
+    num_requests: dataset.num_requests,
+    dataset_path: dataset.dataset_path,
+    max_isl: dataset.max_isl,
+    max_osl: dataset.max_osl,
+    max_sequence_length: dataset.max_sequence_length,
+    avg_isl: dataset.avg_isl,
+    avg_osl: dataset.avg_osl,
+    avg_sequence_length: dataset.avg_sequence_length,
+  };
+  out["llm_bench"] = {
+    streaming: input.streaming,
+    failures: { num_failed: stats.numFailed, errors: stats.failures },
+    token_accounting: {
+      total_input_tokens: stats.totalInputTokens,
+      total_output_tokens: stats.totalOutputTokens,
+      generation_tokens: stats.generationTokens,
+      requested_output_tokens: stats.tokenAccounting.requestedOutputTokens,
+      mismatched_requests: stats.tokenAccounting.mismatchedRequests,
+      short_requests: stats.tokenAccounting.shortRequests,
+    },
+    issue: {
+      issue_rate_ns: stats.issueRateNs,
+      submission_rate_req_s: stats.submissionRate,
+    },
+    queueing: { queue_time_percentiles_ms: dump(scaleStats(stats.queueNs, MS)) },
+    generation_time_percentiles_ms: dump(scaleStats(stats.generationTimeNs, MS)),
+    output_tokens_percentiles: dump(stats.outputTokens),
+    ...(stats.decoding ? { global_acceptance_length: stats.decoding.globalAcceptanceLength } : {}),
+  };
+  return out;
+}
+
+/** trtllm-bench's PercentileStats dump order. */
+function dump(s: PercentileStats): PercentileStats {
+  return {
+    p50: s.p50,
+    p90: s.p90,
+    p95: s.p95,
+    p99: s.p99,
+    minimum: s.minimum,
+    maximum: s.maximum,
+    average: s.average,
+  };
+}
+
+function decodingJson(d: DecodingStatistics, mode: string | undefined): Record<string, unknown> {
+  return {
+    mode: mode ?? null,
+    num_draft_tokens_percentiles: dump(d.numDraftTokens),
+    num_accepted_draft_tokens_percentiles: dump(d.numAcceptedDraftTokens),
+    draft_acceptance_rate_percentiles: dump(d.draftAcceptanceRate),
+    acceptance_length_percentiles: dump(d.acceptanceLength),
+  };
+}
+
+/** Numeric ids go out as numbers, as trtllm-bench's integer ids do; anything else stays a string. */
+function jsonId(id: string): string | number {
+  return /^(0|[1-9]\d{0,14})$/.test(id) ? Number(id) : id;
+}
+
+/**
+ * One `--request_json` entry: trtllm-bench's `RequestRecord.model_dump()` without `tokens`, plus `output` and
+ * `output_tokens`. Times are ns; `decode_iteration` is trtllm's last-iteration index (iterations − 1);
+ * throughputs are tokens/ns as trtllm-bench dumps them. llm-bench's fields are under `llm_bench`.
+ */
+export function requestEntry(r: RequestRecord, decode?: Decode): Record<string, unknown> {
+  const m = requestMetrics(r);
+  return {
+    id: jsonId(r.id),
+    num_input_tokens: r.numInputTokens,
+    error_tokens: r.error !== undefined ? 1 : 0,
+    start_timestamp: r.startNs,
+    first_token_timestamp: r.firstTokenNs,
+    end_timestamp: r.endNs,
+    decode_iteration: Math.max(0, r.decodeIterations - 1),
+    num_total_output_tokens: m.numTotalOutputTokens,
+    num_generated_tokens: m.numGeneratedTokens,
+    generation_time: m.generationTimeNs,
+    time_to_first_token: m.ttftNs,
+    intertoken_latency: m.tpotNs,
+    end_to_end_latency: m.e2eNs,
+    output_token_throughput: m.outputTokenThroughput / NS_PER_S,
+    generation_token_throughput: m.generationTokenThroughput / NS_PER_S,
+    output: decode && r.outputIds ? decode(r.outputIds) : null,
+    output_tokens: r.numOutputTokens,
+    llm_bench: {
+      scheduled_timestamp: r.scheduledNs,
+      queue_time: m.queueNs,
+      requested_output_tokens: r.requestedOutputTokens,
+      error: r.error ?? null,
+      draft_tokens: r.draftTokens ?? null,
+      accepted_draft_tokens: r.acceptedDraftTokens ?? null,
+    },
+  };
+}
+
+export function buildRequestJson(
+  records: readonly RequestRecord[],
+  decode?: Decode,
+): Record<string, unknown>[] {
+  return records.map((r) => requestEntry(r, decode));
+}
+
+/** `--output_json`: `{request_id: decoded text}` sorted by id (numerically when ids are numbers). */
+export function buildOutputJson(records: readonly RequestRecord[], decode: Decode): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of sortById(records)) out[r.id] = decode(r.outputIds ?? []);
+  return out;
+}
+
+function sortById(records: readonly RequestRecord[]): RequestRecord[] {
+  const numeric = records.every((r) => jsonId(r.id) !== r.id);
+  return [...records].sort(
+    numeric ? (a, b) => Number(a.id) - Number(b.id) : (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
+}
+
+/** Python's `json.dumps(..., indent=4)` layout. */
+function pretty(value: unknown): string {
+  return JSON.stringify(value, null, 4);
+}
+
+export async function writeReportJson(path: string, input: ReportInput): Promise<void> {
+  await writeFileAtomic(path, `${pretty(buildReportJson(input))}\n`);
+}
+
+const BATCH = 512;
+
+/**
+ * Streams the JSON array entry by entry (same bytes as `JSON.stringify(list, null, 4)`) so a million-request
+ * run neither builds one giant string nor blocks the event loop while writing.
+ */
+export async function writeRequestJson(path: string, records: readonly RequestRecord[], decode?: Decode) {
+  await streamJson(path, "[", "]", records.length, (i) => {
+    const body = pretty(requestEntry(records[i]!, decode)).replace(/\n/g, "\n    ");
+    return `    ${body}`;
+  });
+}
+
+export async function writeOutputJson(path: string, records: readonly RequestRecord[], decode: Decode) {
+  const sorted = sortById(records);
+  await streamJson(path, "{", "}", sorted.length, (i) => {
+    const r = sorted[i]!;
+    return `    ${JSON.stringify(r.id)}: ${JSON.stringify(decode(r.outputIds ?? []))}`;
+  });
+}
+
+async function streamJson(path: string, open: string, close: string, n: number, item: (i: number) => string) {
+  const file = await AtomicFileStream.open(path);
+  try {
+    if (n === 0) {
+      await file.write(`${open}${close}\n`);
+    } else {
+      await file.write(`${open}\n`);
+      for (let i = 0; i < n; i += BATCH) {
+        const parts: string[] = [];
+        for (let j = i; j < Math.min(n, i + BATCH); j++) parts.push(item(j));
+        await file.write(parts.join(",\n") + (i + BATCH < n ? ",\n" : `\n${close}\n`));
+      }
+    }
+    await file.commit();
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+}

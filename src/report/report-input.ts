@@ -1,0 +1,32 @@
+import type { DatasetMetadata } from "../dataset/types.ts";
+import type { EngineInfo } from "../engine/types.ts";
+import type { BenchmarkStatistics } from "../metrics/statistics.ts";
+
+/** The host the benchmark ran on (trtllm-bench's MACHINE DETAILS: first GPU name, memory, memory clock). */
+export interface MachineInfo {
+  name: string;
+  /** GiB. */
+  memoryTotalGiB: number | undefined;
+  /** GHz. */
+  memoryClockGHz: number | undefined;
+}
+
+/** Everything the console and JSON reports print; both render exactly the same numbers. */
+export interface ReportInput {
+  engine: EngineInfo;
+  stats: BenchmarkStatistics;
+  dataset: DatasetMetadata;
+  /** Whether tokens were streamed: TTFT/TPOT/GTPS are only defined then. */
+  streaming: boolean;
+  /** Expert-parallel size (trtllm-bench's EP Size); 1 when absent. */
+  epSize?: number | undefined;
+  /** Printed (MACHINE DETAILS, JSON `machine`) only when known; JSON `machine` is null otherwise. */
+  machine?: MachineInfo | undefined;
+  /** Speculative decoding mode for the DECODING STATISTICS header (e.g. "EAGLE3", "draft-model"). */
+  decodingMode?: string | undefined;
+}
+
+/** tp × pp, trtllm-bench's world_size. */
+export function worldSize(engine: EngineInfo): number {
+  return engine.tpSize * engine.ppSize;
+}
