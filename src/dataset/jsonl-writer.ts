@@ -47,31 +47,24 @@ function loraJson(l: LoraRequest): string {
   return `,"lora_request":{"lora_name":${JSON.stringify(l.lora_name)},"lora_int_id":${l.lora_int_id},"lora_path":${JSON.stringify(l.lora_path)}}`;
 }
 
+function digitCount(v: number): number {
+  if (v < 10) return 1;
+  if (v < 100) return 2;
+  if (v < 1000) return 3;
+  if (v < 10000) return 4;
+  if (v < 100000) return 5;
+  if (v < 1000000) return 6;
+  if (v < 10000000) return 7;
+  if (v < 100000000) return 8;
+  return v < 1000000000 ? 9 : 10;
+}
+
 /** `id,` for each id, straight into the chunk; returns the new position. Ids are non-negative int32. */
 function writeIdList(buf: Uint8Array, pos: number, ids: Int32Array, len: number): number {
   let p = pos;
   for (let i = 0; i < len; i++) {
     let v = ids[i]!;
-    const digits =
-      v < 10
-        ? 1
-        : v < 100
-          ? 2
-          : v < 1000
-            ? 3
-            : v < 10000
-              ? 4
-              : v < 100000
-                ? 5
-                : v < 1000000
-                  ? 6
-                  : v < 10000000
-                    ? 7
-                    : v < 100000000
-                      ? 8
-                      : v < 1000000000
-                        ? 9
-                        : 10;
+    const digits = digitCount(v);
     let q = p + digits;
     buf[q] = COMMA;
     while (v >= 100) {

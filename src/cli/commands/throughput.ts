@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
 import { runThroughput } from "../../benchmarks/throughput.ts";
+import { BACKENDS } from "../../engine/registry.ts";
 import { InterruptedError, UsageError } from "../../errors.ts";
 import { log } from "../../util/log.ts";
 import { benchEnv } from "../env.ts";
@@ -45,7 +46,7 @@ export function registerThroughput(program: Command): void {
     .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
     .addOption(
       new Option("--backend <name>", "engine backend ('pytorch' is accepted as trtllm-bench's name for it)")
-        .choices(["embedded", "pytorch"])
+        .choices(Object.keys(BACKENDS))
         .default("embedded"),
     )
     .option(
@@ -86,7 +87,6 @@ export function registerThroughput(program: Command): void {
     .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1))
     .action(async (flags: ThroughputFlags & { disable_chunked_context?: boolean }, cmd: Command) => {
       const env = benchEnv(cmd);
-      if (flags.backend === "pytorch") log.info("--backend pytorch runs on the embedded llama.cpp engine.");
       if (flags.enable_chunked_context && flags.disable_chunked_context) {
         throw new UsageError("--enable_chunked_context and --disable_chunked_context conflict");
       }
@@ -99,6 +99,7 @@ export function registerThroughput(program: Command): void {
       process.once("SIGINT", onSigint);
       try {
         await runThroughput({
+          backend: flags.backend,
           model: env.model,
           modelPath: env.modelPath,
           workspace: env.workspace,

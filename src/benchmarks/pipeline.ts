@@ -1,0 +1,207 @@
+/**
+ * The benchmark pipeline shared by `throughput` and `latency`: options merged with the YAML, backend prepared,
+ * dataset read, engine started, warmup, measured load, statistics, reports. The commands only choose defaults
+ * (latency: concurrency 1, batch 1, always streaming).
+ */
+import { readDataset } from "../dataset/reader.ts";
+import type { DatasetRequest } from "../dataset/types.ts";
+import type { BackendOptions, RuntimeKnobs } from "../engine/backend.ts";
+import type { IterationStats } from "../engine/embedded/embedded-engine.ts";
+import type { SchedulerPolicy } from "../engine/embedded/scheduler.ts";
+import { backendFactory } from "../engine/registry.ts";
+import { UsageError } from "../errors.ts";
+import { pickWarmup, runOffline } from "../load/offline.ts";
+import type { RequestRecord } from "../metrics/record.ts";
+import { type BenchmarkStatistics, computeStatistics } from "../metrics/statistics.ts";
+import { type LlmApiOptions, readLlmApiOptions } from "../model/llm-api-options.ts";
+import { formatReport } from "../report/console.ts";
+import { IterationLogWriter } from "../report/iteration-log.ts";
+import { writeOutputJson, writeReportJson, writeRequestJson } from "../report/json.ts";
+import type { ReportInput } from "../report/report-input.ts";
+import { log } from "../util/log.ts";
+
+export interface RunProgress {
+  start(total: number, label: string): void;
+  update(done: number, extra?: string): void;
+  stop(): void;
+}
+
+export interface BenchmarkOptions {
+  /** "throughput" or "latency": names the run in logs. */
+  name: string;
+  backend: string;
+  model: string;
+  modelPath?: string | undefined;
+  workspace: string;
+  revision?: string | undefined;
+  dataset: string;
+  engineDir?: string | undefined;
+  numRequests: number;
+  warmup: number;
+  /** <= 0: unlimited. */
+  concurrency: number;
+  /** Values the user gave on the command line; undefined means "not given" (the YAML or a default applies). */
+  maxBatchSize?: number | undefined;
+  maxNumTokens?: number | undefined;
+  maxSeqLen?: number | undefined;
+  kvCacheFreeGpuMemFraction?: number | undefined;
+  schedulerPolicy?: SchedulerPolicy | undefined;
+  enableChunkedContext?: boolean | undefined;
+  streaming: boolean;
+  /** -1 ignores EOS. */
+  eosId: number;
+  extraLlmApiOptions?: string | undefined;
+  reportJson?: string | undefined;
+  requestJson?: string | undefined;
+  outputJson?: string | undefined;
+  iterationLog?: string | undefined;
+  threads?: number | undefined;
+  /** Where the report text goes (stdout in the CLI). */
+  out: (text: string) => void;
+  progress?: RunProgress | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface BenchmarkResult {
+  stats: BenchmarkStatistics;
+  report: ReportInput;
+  records: RequestRecord[];
+}
+
+const DEFAULT_KV_FRACTION = 0.9;
+
+/** CLI flags win over the YAML, with trtllm-bench's warning (its newest rule). */
+function merge<T>(name: string, cli: T | undefined, yaml: T | undefined, dflt: T, overridden: string[]): T {
+  if (cli !== undefined && yaml !== undefined && cli !== yaml) overridden.push(name);
+  return cli ?? yaml ?? dflt;
+}
+
+export function runtimeKnobs(opts: BenchmarkOptions, yaml: LlmApiOptions): RuntimeKnobs {
+  const overridden: string[] = [];
+  const yamlPolicy = yaml.scheduler_config?.capacity_scheduler_policy?.toLowerCase() as
+    | SchedulerPolicy
+    | undefined;
+  const knobs: RuntimeKnobs = {
+    schedulerPolicy: merge(
+      "--scheduler_policy",
+      opts.schedulerPolicy,
+      yamlPolicy,
+      "guaranteed_no_evict",
+      overridden,
+    ),
+    enableChunkedContext: merge(
+      "--enable_chunked_context",
+      opts.enableChunkedContext,
+      yaml.enable_chunked_prefill,
+      true,
+      overridden,
+    ),
+    kvCacheFreeGpuMemFraction: merge(
+      "--kv_cache_free_gpu_mem_fraction",
+      opts.kvCacheFreeGpuMemFraction,
+      yaml.kv_cache_config?.free_gpu_memory_fraction,
+      DEFAULT_KV_FRACTION,
+      overridden,
+    ),
+    maxBatchSize: merge("--max_batch_size", opts.maxBatchSize, yaml.max_batch_size, undefined, overridden),
+    maxNumTokens: merge("--max_num_tokens", opts.maxNumTokens, yaml.max_num_tokens, undefined, overridden),
+    maxSeqLen: merge("--max_seq_len", opts.maxSeqLen, yaml.max_seq_len, undefined, overridden),
+    kvMaxTokens: yaml.kv_cache_config?.max_tokens,
+    threads: opts.threads,
+  };
+  if (overridden.length > 0) {
+    log.warn(`Explicit CLI flag(s) [${overridden.join(", ")}] override the value(s) set in the YAML config.`);
+  }
+  if (yaml.kv_cache_config?.dtype && yaml.kv_cache_config.dtype !== "auto") {
+    log.warn(
+      `kv_cache_config.dtype '${yaml.kv_cache_config.dtype}' is ignored: the embedded engine's KV cache type is fixed at build time (see the engine's config.json).`,
+    );
+  }
+  return knobs;
+}
+
+export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkResult> {
+  const yaml: LlmApiOptions = opts.extraLlmApiOptions ? await readLlmApiOptions(opts.extraLlmApiOptions) : {};
+  log.info(`Preparing to run ${opts.name} benchmark...`);
+  let iterLog: IterationLogWriter | undefined;
+  let measuring = false;
+  const backendOpts: BackendOptions = {
+    model: opts.model,
+    modelPath: opts.modelPath,
+    workspace: opts.workspace,
+    revision: opts.revision,
+    dataset: opts.dataset,
+    engineDir: opts.engineDir,
+    runtime: runtimeKnobs(opts, yaml),
+    yaml,
+    onIteration: opts.iterationLog
+      ? (s: IterationStats) => {
+          if (measuring) iterLog?.write(s);
+        }
+      : undefined,
+  };
+  const backend = await backendFactory(opts.backend)(backendOpts);
+  const { tokenizer } = backend;
+  const { requests, metadata } = await readDataset(opts.dataset, {
+    tokenizer,
+    vocabSize: backend.vocabSize,
+    numRequests: opts.numRequests,
+  });
+  if (requests.length === 0) throw new UsageError(`${opts.dataset}: the dataset has no requests`);
+
+  const { engine, info } = await backend.start(metadata);
+  try {
+    if (opts.iterationLog) iterLog = await IterationLogWriter.open(opts.iterationLog);
+    const eosId = opts.eosId >= 0 ? opts.eosId : undefined;
+    if (opts.warmup > 0) {
+      log.info("Setting up for warmup...");
+      const warm: DatasetRequest[] = pickWarmup(requests, opts.warmup);
+      // trtllm-bench runs its warmup without streaming and discards it.
+      await runOffline(engine, warm, {
+        concurrency: opts.concurrency,
+        streaming: false,
+        eosId,
+        keepOutputIds: false,
+      });
+      log.info("Warmup done.");
+    }
+    log.info("Starting benchmark...");
+    measuring = true;
+    let done = 0;
+    opts.progress?.start(requests.length, opts.name);
+    const { records } = await runOffline(engine, requests, {
+      concurrency: opts.concurrency,
+      streaming: opts.streaming,
+      eosId,
+      keepOutputIds: opts.outputJson !== undefined || opts.requestJson !== undefined,
+      signal: opts.signal,
+      onRecord: () => {
+        done++;
+        const s = engine.stats();
+        opts.progress?.update(done, `active ${s.activeRequests}, queued ${s.queuedRequests}`);
+      },
+    });
+    opts.progress?.stop();
+    measuring = false;
+    log.info("Benchmark complete.");
+
+    const stats = computeStatistics(records, {
+      streaming: opts.streaming,
+      worldSize: info.tpSize * info.ppSize,
+    });
+    const report: ReportInput = { engine: info, stats, dataset: metadata, streaming: opts.streaming };
+    opts.out(formatReport(report));
+    const decode = (ids: readonly number[]) => tokenizer.decode(ids);
+    if (opts.reportJson) await writeReportJson(opts.reportJson, report);
+    if (opts.requestJson) await writeRequestJson(opts.requestJson, records, decode);
+    if (opts.outputJson) await writeOutputJson(opts.outputJson, records, decode);
+    await iterLog?.close();
+    return { stats, report, records };
+  } catch (err) {
+    opts.progress?.stop();
+    await iterLog?.abort();
+    throw err;
+  } finally {
+    await engine.stop();
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Backends behind one small interface and a name -> factory map. A backend is prepared in two phases because
+ * the dataset sits in between: the tokenizer (phase 1) is needed to read the dataset, and the dataset's
+ * lengths (max ISL+OSL) set the engine's runtime limits (phase 2).
+ */
+import type { DatasetMetadata } from "../dataset/types.ts";
+import type { LlmApiOptions } from "../model/llm-api-options.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
+import type { IterationStats } from "./embedded/embedded-engine.ts";
+import type { SchedulerPolicy } from "./embedded/scheduler.ts";
+import type { Engine, EngineInfo } from "./types.ts";
+
+/** Runtime knobs a benchmark passes to any backend; each backend uses the ones that mean something to it. */
+export interface RuntimeKnobs {
+  maxBatchSize?: number | undefined;
+  maxNumTokens?: number | undefined;
+  maxSeqLen?: number | undefined;
+  kvCacheFreeGpuMemFraction: number;
+  schedulerPolicy: SchedulerPolicy;
+  enableChunkedContext: boolean;
+  /** `kv_cache_config.max_tokens` from the YAML. */
+  kvMaxTokens?: number | undefined;
+  threads?: number | undefined;
+}
+
+export interface BackendOptions {
+  model: string;
+  modelPath?: string | undefined;
+  workspace: string;
+  revision?: string | undefined;
+  /** The dataset path: the embedded backend builds an engine for it when no engine dir is given. */
+  dataset: string;
+  engineDir?: string | undefined;
+  runtime: RuntimeKnobs;
+  yaml: LlmApiOptions;
+  onIteration?: ((stats: IterationStats) => void) | undefined;
+}
+
+export interface StartedBackend {
+  engine: Engine;
+  info: EngineInfo;
+}
+
+export interface PreparedBackend {
+  tokenizer: Tokenizer;
+  /** Dataset ids must be below this. */
+  vocabSize: number;
+  start(dataset: DatasetMetadata): Promise<StartedBackend>;
+}
+
+export type BackendFactory = (opts: BackendOptions) => Promise<PreparedBackend>;

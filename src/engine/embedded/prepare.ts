@@ -1,0 +1,112 @@
+/**
+ * The embedded backend's factory: an engine directory (or one built from --model with the heuristic, as
+ * trtllm-bench's PyTorch flow does), its tokenizer, then llama.cpp with our scheduler.
+ */
+import { freemem } from "node:os";
+import { join } from "node:path";
+import { UsageError } from "../../errors.ts";
+import { parseModelConfig } from "../../model/config-reader.ts";
+import { loadTokenizerFromFiles } from "../../model/hf-tokenizer.ts";
+import { log } from "../../util/log.ts";
+import type { BackendOptions, PreparedBackend } from "../backend.ts";
+import type { EngineInfo } from "../types.ts";
+import { buildEngine } from "./build.ts";
+import { EmbeddedEngine } from "./embedded-engine.ts";
+import { type EngineConfig, readEngineConfig } from "./engine-dir.ts";
+import { nodeLlamaCppVersion } from "./llama-native.ts";
+import { defaultThreads, kvBytesPerToken, resolveRuntimeSettings } from "./runtime-settings.ts";
+
+async function engineFor(opts: BackendOptions): Promise<{ dir: string; config: EngineConfig }> {
+  if (opts.engineDir) return { dir: opts.engineDir, config: await readEngineConfig(opts.engineDir) };
+  // Built under its own workspace folder so it never replaces an engine the user built.
+  log.info(
+    "No --engine_dir: building an engine from --model with the tuning heuristic (trtllm-bench's PyTorch flow).",
+  );
+  const built = await buildEngine({
+    model: opts.model,
+    modelPath: opts.modelPath,
+    workspace: join(opts.workspace, ".llm-bench-auto"),
+    revision: opts.revision,
+    dataset: opts.dataset,
+    out: (line) => log.info(line),
+  });
+  return { dir: built.engineDir, config: await readEngineConfig(built.engineDir) };
+}
+
+export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBackend> {
+  const { dir, config } = await engineFor(opts);
+  const lb = config.llm_bench;
+  const modelCfg = parseModelConfig(lb.model_config, lb.model_name, join(dir, "config.json"));
+  if (!lb.tokenizer_files.includes("tokenizer.json")) {
+    throw new UsageError(`${join(dir, "config.json")}: the engine directory has no tokenizer.json`);
+  }
+  const tokenizer = await loadTokenizerFromFiles(
+    join(dir, "tokenizer.json"),
+    lb.tokenizer_files.includes("tokenizer_config.json") ? join(dir, "tokenizer_config.json") : undefined,
+  );
+  return {
+    tokenizer,
+    vocabSize: Math.max(modelCfg.vocabSize, tokenizer.totalVocabSize),
+    async start(dataset) {
+      const kvType = lb.kv_cache_type.toUpperCase();
+      const rt = opts.runtime;
+      const settings = resolveRuntimeSettings({
+        engine: {
+          maxBatchSize: config.build_config.max_batch_size,
+          maxNumTokens: config.build_config.max_num_tokens,
+          maxSeqLen: config.build_config.max_seq_len,
+        },
+        cli: { maxBatchSize: rt.maxBatchSize, maxNumTokens: rt.maxNumTokens, maxSeqLen: rt.maxSeqLen },
+        dataset: { maxSequenceLength: dataset.max_sequence_length, maxIsl: dataset.max_isl },
+        policy: rt.schedulerPolicy,
+        chunkedContext: rt.enableChunkedContext,
+        kvFraction: rt.kvCacheFreeGpuMemFraction,
+        // The weights are mapped before the KV cache is allocated; what is left is the KV cache's to take.
+        freeMemoryBytes: Math.max(0, freemem() - lb.gguf_bytes),
+        kvBytesPerToken: kvBytesPerToken(
+          modelCfg.numAttentionLayers,
+          modelCfg.numKeyValueHeads,
+          modelCfg.headSize,
+          kvType,
+        ),
+        kvMaxTokens: rt.kvMaxTokens,
+      });
+      for (const note of settings.notes) log.warn(note);
+      const q = config.pretrained_config.quantization;
+      const info: EngineInfo = {
+        backend: "llama.cpp (embedded)",
+        model: opts.model,
+        modelPath: opts.modelPath,
+        engineDir: dir,
+        version: `llm-bench ${config.version} / node-llama-cpp ${await nodeLlamaCppVersion()}`,
+        dtype: config.pretrained_config.dtype,
+        kvCacheDtype: `${q.kv_cache_quant_algo ?? "None"} (llama.cpp ${lb.kv_cache_type})`,
+        quantization: `${q.quant_algo ?? "None"} (llama.cpp ${lb.weight_type} weights)`,
+        maxInputLength: config.build_config.max_input_len,
+        maxSequenceLength: config.build_config.max_seq_len,
+        tpSize: config.pretrained_config.mapping.tp_size,
+        ppSize: config.pretrained_config.mapping.pp_size,
+        maxBatchSize: settings.scheduler.maxBatchSize,
+        maxNumTokens: settings.scheduler.maxNumTokens,
+        schedulingPolicy: settings.scheduler.policy.toUpperCase(),
+        kvCacheFraction: rt.kvCacheFreeGpuMemFraction,
+      };
+      const threads = rt.threads ?? defaultThreads();
+      const s = settings.scheduler;
+      log.info(
+        `Embedded engine: max batch ${s.maxBatchSize}, max tokens ${s.maxNumTokens}, KV ${s.kvCacheTokens} tokens, ` +
+          `${s.policy}, chunked context ${s.chunkedContext ? "on" : "off"}, ${threads} threads.`,
+      );
+      const engine = await EmbeddedEngine.start({
+        ggufPath: join(dir, lb.gguf_file),
+        info,
+        scheduler: s,
+        threads,
+        gpu: false,
+        kvCacheType: kvType,
+        onIteration: opts.onIteration,
+      });
+      return { engine, info };
+    },
+  };
+}
