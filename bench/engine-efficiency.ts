@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { runThroughput } from "../src/benchmarks/throughput.ts";
 import { buildEngine } from "../src/engine/embedded/build.ts";
 import { readEngineConfig } from "../src/engine/embedded/engine-dir.ts";
-import { loadLlamaRuntime } from "../src/engine/embedded/llama-native.ts";
+import { loadLlamaRuntime, sampleAll } from "../src/engine/embedded/llama-native.ts";
 import { defaultThreads } from "../src/engine/embedded/runtime-settings.ts";
 import { nowNs } from "../src/util/clock.ts";
 import { setLogLevel } from "../src/util/log.ts";
@@ -73,13 +73,14 @@ async function tightLoop(gguf: string, kvType: string, c: number): Promise<numbe
       idx.push(r[0]!);
     }
     await n.decodeBatch();
-    let last = await Promise.all(idx.map((i, q) => n.sampleToken(i, samplers[q]!)));
+    let last = await sampleAll(n, idx, samplers);
     let produced = c;
     for (let step = 1; step < osl; step++) {
       n.initBatch(c);
-      for (let q = 0; q < c; q++) idx[q] = n.addToBatch(q, ISL + step - 1, Uint32Array.of(last[q]!), Uint32Array.of(0))[0]!;
+      for (let q = 0; q < c; q++)
+        idx[q] = n.addToBatch(q, ISL + step - 1, Uint32Array.of(last[q]!), Uint32Array.of(0))[0]!;
       await n.decodeBatch();
-      last = await Promise.all(idx.map((i, q) => n.sampleToken(i, samplers[q]!)));
+      last = await sampleAll(n, idx, samplers);
       produced += c;
     }
     return produced / ((nowNs() - t0) / 1e9);

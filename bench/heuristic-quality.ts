@@ -95,7 +95,9 @@ async function main(): Promise<void> {
     }
     const h = await run();
     console.log(`best grid point: batch ${best.b}, tokens ${best.t}: ${best.tps.toFixed(1)} output tok/s`);
-    console.log(`heuristic (${hb}/${ht}): ${h.toFixed(1)} output tok/s = ${(h / best.tps).toFixed(3)} of the best`);
+    console.log(
+      `heuristic (${hb}/${ht}): ${h.toFixed(1)} output tok/s = ${(h / best.tps).toFixed(3)} of the best`,
+    );
   } finally {
     await rm(ws, { recursive: true, force: true });
   }

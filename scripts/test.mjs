@@ -12,6 +12,8 @@ function find(dir, out = []) {
   return out;
 }
 const filter = process.argv.slice(2);
-const files = find("dist").filter((f) => filter.length === 0 || filter.some((s) => f.includes(s))).sort();
+const files = find("dist")
+  .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
+  .sort();
 const r = spawnSync(process.execPath, ["--test", "--test-concurrency=2", ...files], { stdio: "inherit" });
 process.exit(r.status ?? 1);

@@ -5,12 +5,17 @@
  */
 import { readDataset } from "../dataset/reader.ts";
 import type { DatasetRequest } from "../dataset/types.ts";
-import type { BackendOptions, RuntimeKnobs } from "../engine/backend.ts";
+import type { BackendOptions, PreparedBackend, RuntimeKnobs, StartedBackend } from "../engine/backend.ts";
 import type { IterationStats } from "../engine/embedded/embedded-engine.ts";
 import type { SchedulerPolicy } from "../engine/embedded/scheduler.ts";
+import { decodingModeName, type SpeculativeConfig } from "../engine/embedded/speculative/speculator.ts";
+import { countClientTokens } from "../engine/openai/client-count.ts";
+import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
 import { backendFactory } from "../engine/registry.ts";
-import { UsageError } from "../errors.ts";
+import { BenchError, InterruptedError, UnsupportedError, UsageError } from "../errors.ts";
 import { pickWarmup, runOffline } from "../load/offline.ts";
+import { type LoadShape, runLoad } from "../load/run-load.ts";
+import { checkSloStreaming, type SloSpec } from "../metrics/goodput.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { type BenchmarkStatistics, computeStatistics } from "../metrics/statistics.ts";
 import { type LlmApiOptions, readLlmApiOptions } from "../model/llm-api-options.ts";
@@ -18,6 +23,7 @@ import { formatReport } from "../report/console.ts";
 import { IterationLogWriter } from "../report/iteration-log.ts";
 import { writeOutputJson, writeReportJson, writeRequestJson } from "../report/json.ts";
 import type { ReportInput } from "../report/report-input.ts";
+import { requestLogFormat, requestLogRef, writeRequestLog } from "../report/request-log.ts";
 import { log } from "../util/log.ts";
 
 export interface RunProgress {
@@ -40,6 +46,14 @@ export interface BenchmarkOptions {
   warmup: number;
   /** <= 0: unlimited. */
   concurrency: number;
+  /** Requests per second with gamma arrivals; undefined or <= 0: offline (everything at once). */
+  requestRate?: number | undefined;
+  /** Gamma shape of the arrivals (1 = Poisson); only with requestRate. */
+  burstiness?: number | undefined;
+  /** Stop issuing requests after this many seconds. */
+  durationS?: number | undefined;
+  /** Seed of the arrival schedule (default 0). */
+  arrivalSeed?: number | undefined;
   /** Values the user gave on the command line; undefined means "not given" (the YAML or a default applies). */
   maxBatchSize?: number | undefined;
   maxNumTokens?: number | undefined;
@@ -55,17 +69,50 @@ export interface BenchmarkOptions {
   requestJson?: string | undefined;
   outputJson?: string | undefined;
   iterationLog?: string | undefined;
+  /** Per-request timestamps as JSONL or CSV (by extension); the report JSON records the path. */
+  requestLog?: string | undefined;
+  /** `--goodput` bounds (src/metrics/goodput.ts). */
+  goodput?: SloSpec | undefined;
   threads?: number | undefined;
+  /** Speculative decoding (`latency --speculative` / `--draft_engine_dir`); the engine must support it. */
+  speculative?: SpeculativeConfig | undefined;
+  /** `--backend openai`: the server (the pool is sized to `concurrency`). */
+  openai?: Omit<OpenAiBackendOptions, "concurrency"> | undefined;
+  /** Exit 0 even when requests failed (they are always reported, and excluded from the statistics). */
+  allowFailures?: boolean | undefined;
+  /** Reuse one engine across runs (see BenchmarkSession). */
+  session?: BenchmarkSession | undefined;
   /** Where the report text goes (stdout in the CLI). */
   out: (text: string) => void;
   progress?: RunProgress | undefined;
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * Lets `sweep` run several points on one loaded engine: the first run fills it, later runs reuse the prepared
+ * backend and started engine (same dataset, so the same runtime limits), and the caller stops the engine.
+ */
+export interface BenchmarkSession {
+  backend?: PreparedBackend;
+  started?: StartedBackend;
+}
+
 export interface BenchmarkResult {
   stats: BenchmarkStatistics;
   report: ReportInput;
   records: RequestRecord[];
+}
+
+/** Requests failed: raised after the report is printed and written, so the exit status says so. */
+export class RequestFailuresError extends BenchError {
+  constructor(readonly result: BenchmarkResult) {
+    const s = result.stats;
+    const reasons = (s.failureReasons ?? s.failures).map((f) => `${f.message} ${f.count}`).join(", ");
+    super(
+      `${s.numFailed} of ${s.numFailed + s.numRequests} requests failed (${reasons}); the report covers the ` +
+        "successful ones. Pass --allow_failures to exit 0 anyway.",
+    );
+  }
 }
 
 const DEFAULT_KV_FRACTION = 0.9;
@@ -121,6 +168,8 @@ export function runtimeKnobs(opts: BenchmarkOptions, yaml: LlmApiOptions): Runti
 }
 
 export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkResult> {
+  if (opts.goodput) checkSloStreaming(opts.goodput, opts.streaming);
+  if (opts.requestLog) requestLogFormat(opts.requestLog);
   const yaml: LlmApiOptions = opts.extraLlmApiOptions ? await readLlmApiOptions(opts.extraLlmApiOptions) : {};
   log.info(`Preparing to run ${opts.name} benchmark...`);
   let iterLog: IterationLogWriter | undefined;
@@ -139,8 +188,11 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
           if (measuring) iterLog?.write(s);
         }
       : undefined,
+    openai: opts.openai ? { ...opts.openai, concurrency: opts.concurrency } : undefined,
+    speculative: opts.speculative,
   };
-  const backend = await backendFactory(opts.backend)(backendOpts);
+  const backend = opts.session?.backend ?? (await backendFactory(opts.backend)(backendOpts));
+  if (opts.session) opts.session.backend = backend;
   const { tokenizer } = backend;
   const { requests, metadata } = await readDataset(opts.dataset, {
     tokenizer,
@@ -149,8 +201,13 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   });
   if (requests.length === 0) throw new UsageError(`${opts.dataset}: the dataset has no requests`);
 
-  const { engine, info } = await backend.start(metadata);
+  const { engine, info } = opts.session?.started ?? (await backend.start(metadata));
+  if (opts.session) opts.session.started = { engine, info };
+  let result: BenchmarkResult;
   try {
+    if (opts.speculative && !engine.capabilities.speculativeDecoding) {
+      throw new UnsupportedError(`the ${opts.backend} backend does not run speculative decoding`);
+    }
     if (opts.iterationLog) iterLog = await IterationLogWriter.open(opts.iterationLog);
     const eosId = opts.eosId >= 0 ? opts.eosId : undefined;
     if (opts.warmup > 0) {
@@ -162,18 +219,32 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
         streaming: false,
         eosId,
         keepOutputIds: false,
+        signal: opts.signal,
+        label: "Warmup",
+        warnOnLag: false,
       });
+      if (opts.signal?.aborted) throw new InterruptedError("interrupted during warmup: nothing was measured");
       log.info("Warmup done.");
     }
+    if (opts.signal?.aborted) throw new InterruptedError("interrupted before the benchmark started");
     log.info("Starting benchmark...");
     measuring = true;
     let done = 0;
     opts.progress?.start(requests.length, opts.name);
-    const { records } = await runOffline(engine, requests, {
+    const shape: LoadShape = {
       concurrency: opts.concurrency,
+      rate:
+        opts.requestRate !== undefined && opts.requestRate > 0
+          ? { rate: opts.requestRate, burstiness: opts.burstiness ?? 1, seed: opts.arrivalSeed ?? 0 }
+          : undefined,
+      durationS: opts.durationS,
+    };
+    const { records, summary } = await runLoad(engine, requests, shape, {
+      label: "Benchmark",
       streaming: opts.streaming,
       eosId,
       keepOutputIds: opts.outputJson !== undefined || opts.requestJson !== undefined,
+      keepChunkTimes: opts.requestJson !== undefined,
       signal: opts.signal,
       onRecord: () => {
         done++;
@@ -183,25 +254,51 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     });
     opts.progress?.stop();
     measuring = false;
-    log.info("Benchmark complete.");
+    // HTTP backends return text: tokenized now, outside the measured window.
+    const keepIds = opts.outputJson !== undefined || opts.requestJson !== undefined;
+    await countClientTokens(records, tokenizer, keepIds);
+    log.info(summary.interrupted ? "Benchmark interrupted: partial report." : "Benchmark complete.");
 
     const stats = computeStatistics(records, {
       streaming: opts.streaming,
       worldSize: info.tpSize * info.ppSize,
+      slo: opts.goodput,
     });
-    const report: ReportInput = { engine: info, stats, dataset: metadata, streaming: opts.streaming };
+    const acct = stats.tokenAccounting;
+    if (eosId === undefined && acct.mismatchedRequests > 0) {
+      log.warn(
+        `Requested output lengths were not honoured: ${acct.mismatchedRequests} of ${stats.numRequests} requests ` +
+          `produced another length (${acct.shortRequests} short; ${acct.actualOutputTokens} tokens for ${acct.requestedOutputTokens} asked).`,
+      );
+    }
+    const report: ReportInput = {
+      engine: info,
+      stats,
+      dataset: metadata,
+      streaming: opts.streaming,
+      load: summary,
+      decodingMode: opts.speculative ? decodingModeName(opts.speculative.mode) : undefined,
+    };
+    if (opts.requestLog) report.requestLog = requestLogRef(opts.requestLog, opts.reportJson);
     opts.out(formatReport(report));
     const decode = (ids: readonly number[]) => tokenizer.decode(ids);
+    if (opts.requestLog) await writeRequestLog(opts.requestLog, records);
     if (opts.reportJson) await writeReportJson(opts.reportJson, report);
     if (opts.requestJson) await writeRequestJson(opts.requestJson, records, decode);
     if (opts.outputJson) await writeOutputJson(opts.outputJson, records, decode);
     await iterLog?.close();
-    return { stats, report, records };
+    result = { stats, report, records };
   } catch (err) {
     opts.progress?.stop();
     await iterLog?.abort();
     throw err;
   } finally {
-    await engine.stop();
+    // A session's engine outlives this run: its owner (sweep) stops it.
+    if (!opts.session) await engine.stop();
   }
+  // An interrupted run exits 130 (the caller's InterruptedError) whatever failed before the interrupt.
+  if (result.stats.numFailed > 0 && !opts.allowFailures && !opts.signal?.aborted) {
+    throw new RequestFailuresError(result);
+  }
+  return result;
 }

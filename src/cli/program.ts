@@ -1,7 +1,11 @@
 import { Command, Option } from "commander";
 import { LOG_LEVELS } from "../util/log.ts";
 import { registerBuild } from "./commands/build.ts";
+import { registerLatency } from "./commands/latency.ts";
 import { registerPrepareDataset } from "./commands/prepare-dataset.ts";
+import { registerReport } from "./commands/report.ts";
+import { registerServe } from "./commands/serve.ts";
+import { registerSweep } from "./commands/sweep.ts";
 import { registerThroughput } from "./commands/throughput.ts";
 
 /** The whole command tree. Global options come before the subcommand, as with trtllm-bench. */
@@ -21,5 +25,9 @@ export function createProgram(): Command {
   registerPrepareDataset(program);
   registerBuild(program);
   registerThroughput(program);
+  registerLatency(program);
+  registerServe(program);
+  registerReport(program);
+  registerSweep(program);
   return program;
 }

@@ -8,6 +8,8 @@ import type { LlmApiOptions } from "../model/llm-api-options.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import type { IterationStats } from "./embedded/embedded-engine.ts";
 import type { SchedulerPolicy } from "./embedded/scheduler.ts";
+import type { SpeculativeConfig } from "./embedded/speculative/speculator.ts";
+import type { OpenAiBackendOptions } from "./openai/connection.ts";
 import type { Engine, EngineInfo } from "./types.ts";
 
 /** Runtime knobs a benchmark passes to any backend; each backend uses the ones that mean something to it. */
@@ -34,6 +36,10 @@ export interface BackendOptions {
   runtime: RuntimeKnobs;
   yaml: LlmApiOptions;
   onIteration?: ((stats: IterationStats) => void) | undefined;
+  /** Speculative decoding (embedded engine only; others must refuse it through their capabilities). */
+  speculative?: SpeculativeConfig | undefined;
+  /** `--backend openai`: the server to talk to (src/engine/openai). */
+  openai?: OpenAiBackendOptions | undefined;
 }
 
 export interface StartedBackend {

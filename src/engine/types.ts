@@ -44,6 +44,19 @@ export interface GenerationResult {
   /** Speculative decoding: draft tokens proposed and accepted over the request. */
   draftTokens?: number;
   acceptedDraftTokens?: number;
+  /** Output tokens as the server counted them (OpenAI `usage.completion_tokens`), when it said. */
+  serverOutputTokens?: number;
+  /** Output tokens as the client tokenizer counts the returned text (HTTP backends). */
+  clientOutputTokens?: number;
+  /**
+   * HTTP backends return text, not ids (`outputIds` is empty): it is tokenized after the measured run
+   * (src/engine/openai/client-count.ts), so client-side counting never blocks the event loop mid-run.
+   */
+  outputText?: string;
+  /** Arrival time of every output-carrying chunk (`nowNs()`), for the chunk-gap distribution. */
+  chunkTimesNs?: number[];
+  /** Tokens in each of those chunks, when the server reported them per chunk. */
+  chunkTokenCounts?: number[];
 }
 
 export interface EngineCapabilities {

@@ -19,6 +19,16 @@ export interface RequestRecord {
   requestedOutputTokens: number;
   error: string | undefined;
   outputIds?: number[];
+  /** Arrival time of every streamed chunk (only when asked for: one number per chunk). */
+  chunkNs?: number[];
   draftTokens?: number;
   acceptedDraftTokens?: number;
+  /** HTTP backends: output tokens per the server's usage and per the client tokenizer (n is the server's when known). */
+  serverOutputTokens?: number;
+  clientOutputTokens?: number;
+  /** HTTP backends: the generated text until it is tokenized after the run (then removed). */
+  outputText?: string;
+  /** Arrival times (ns) of the output-carrying chunks; tokens per chunk when the server reported them. */
+  chunkTimesNs?: number[];
+  chunkTokens?: number[];
 }

@@ -1,4 +1,5 @@
 import type { PercentileStats } from "../dataset/types.ts";
+import { computeGoodput, type GoodputStatistics, type SloSpec } from "./goodput.ts";
 import { percentileStats, sum } from "./percentiles.ts";
 import type { RequestRecord } from "./record.ts";
 import { requestMetrics } from "./request-metrics.ts";
@@ -17,6 +18,8 @@ export interface StatisticsOptions {
    * max_draft_len × iterations and acceptances as output − iterations, as trtllm-bench does.
    */
   maxDraftLen?: number | undefined;
+  /** `--goodput` bounds: when given, goodput is computed over every record (failures count as misses). */
+  slo?: SloSpec | undefined;
 }
 
 export interface StreamingStatistics {
@@ -46,6 +49,30 @@ export interface TokenAccounting {
   mismatchedRequests: number;
   /** Of those, how many produced fewer tokens than requested. */
   shortRequests: number;
+}
+
+/** HTTP backends count output tokens twice: the server's usage and the client tokenizer over the returned text. */
+export interface OutputTokenCounts {
+  /** Successful requests with a server count, with a client count, and with both. */
+  serverCounted: number;
+  clientCounted: number;
+  bothCounted: number;
+  /** Σ server counts and Σ client counts, each over the requests that have it. */
+  serverOutputTokens: number;
+  clientOutputTokens: number;
+  /** Σ (server − client) over requests with both counts, and how many of them differ. */
+  difference: number;
+  differingRequests: number;
+}
+
+/** Streamed chunks: what the client saw arrive, distinct from the per-token TPOT. */
+export interface ChunkStatistics {
+  chunks: number;
+  /** Gaps between consecutive output-carrying chunks of a request, pooled over requests (vLLM's "ITL"). */
+  chunkGapNs: PercentileStats;
+  /** Per chunk when every request had per-chunk server counts (continuous usage), else per request n / chunks. */
+  tokensPerChunk: PercentileStats;
+  tokensPerChunkSource: "server_per_chunk" | "request_average";
 }
 
 export interface FailureSummary {
@@ -90,9 +117,21 @@ export interface BenchmarkStatistics {
   outputThroughputPerUser: PercentileStats;
   /** start − scheduled: client-side waiting hidden from latency (coordinated omission). */
   queueNs: PercentileStats;
+  /** end − scheduled: latency as the schedule saw it, client-side queueing included. */
+  latencyFromScheduledNs: PercentileStats;
+  /** first token − scheduled (streaming only; 0 when unknown). */
+  ttftFromScheduledNs: PercentileStats;
   tokenAccounting: TokenAccounting;
   streaming: StreamingStatistics | undefined;
   decoding: DecodingStatistics | undefined;
+  /** Failures grouped by reason code (`http_503`, `timeout`, ...: the text before the first ':'). */
+  failureReasons?: FailureSummary[];
+  /** Present when any successful request carried a server or client output-token count. */
+  outputTokenCounts?: OutputTokenCounts | undefined;
+  /** Present when any successful request carried chunk arrival times. */
+  chunks?: ChunkStatistics | undefined;
+  /** Present with `--goodput` (src/metrics/goodput.ts). */
+  goodput?: GoodputStatistics | undefined;
 }
 
 const NS_PER_S = 1e9;
@@ -108,6 +147,8 @@ export function computeStatistics(
   const outTokens = new Float64Array(n);
   const perUser = new Float64Array(n);
   const queue = new Float64Array(n);
+  const fromSched = new Float64Array(n);
+  const ttftFromSched = new Float64Array(n);
   const ttft = new Float64Array(n);
   const tpot = new Float64Array(n);
   const gtps = new Float64Array(n);
@@ -134,6 +175,8 @@ export function computeStatistics(
     outTokens[i] = m.numTotalOutputTokens;
     perUser[i] = m.outputTokenThroughput;
     queue[i] = m.queueNs;
+    fromSched[i] = r.endNs - r.scheduledNs;
+    ttftFromSched[i] = r.firstTokenNs >= 0 ? r.firstTokenNs - r.scheduledNs : 0;
     ttft[i] = m.ttftNs;
     tpot[i] = m.tpotNs;
     gtps[i] = m.generationTokenThroughput;
@@ -180,9 +223,15 @@ export function computeStatistics(
     outputTokens: percentileStats(outTokens),
     outputThroughputPerUser,
     queueNs: percentileStats(queue),
+    latencyFromScheduledNs: percentileStats(fromSched),
+    ttftFromScheduledNs: percentileStats(ttftFromSched),
     tokenAccounting: acct,
     streaming: opts.streaming ? streamingStatistics(ttft, tpot, gtps) : undefined,
     decoding: decodingStatistics(ok, opts.maxDraftLen ?? 0),
+    failureReasons: summarizeFailureReasons(records),
+    outputTokenCounts: outputTokenCounts(ok),
+    chunks: chunkStatistics(ok),
+    ...(opts.slo ? { goodput: computeGoodput(records, opts.slo, totalLatencyNs) } : {}),
   };
 }
 
@@ -245,4 +294,84 @@ function summarizeFailures(records: readonly RequestRecord[]): FailureSummary[] 
   const counts = new Map<string, number>();
   for (const r of records) if (r.error !== undefined) counts.set(r.error, (counts.get(r.error) ?? 0) + 1);
   return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
+}
+
+/** `http_503: Service Unavailable` → `http_503`; free-form messages stay whole. */
+export function failureReason(error: string): string {
+  const m = /^([a-z][a-z0-9_]*)(?::|$)/.exec(error);
+  return m ? m[1]! : error;
+}
+
+function summarizeFailureReasons(records: readonly RequestRecord[]): FailureSummary[] {
+  const counts = new Map<string, number>();
+  for (const r of records) {
+    if (r.error === undefined) continue;
+    const reason = failureReason(r.error);
+    counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  }
+  return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
+}
+
+function outputTokenCounts(ok: readonly RequestRecord[]): OutputTokenCounts | undefined {
+  const c: OutputTokenCounts = {
+    serverCounted: 0,
+    clientCounted: 0,
+    bothCounted: 0,
+    serverOutputTokens: 0,
+    clientOutputTokens: 0,
+    difference: 0,
+    differingRequests: 0,
+  };
+  for (const r of ok) {
+    if (r.serverOutputTokens !== undefined) {
+      c.serverCounted++;
+      c.serverOutputTokens += r.serverOutputTokens;
+    }
+    if (r.clientOutputTokens !== undefined) {
+      c.clientCounted++;
+      c.clientOutputTokens += r.clientOutputTokens;
+    }
+    if (r.serverOutputTokens !== undefined && r.clientOutputTokens !== undefined) {
+      c.bothCounted++;
+      c.difference += r.serverOutputTokens - r.clientOutputTokens;
+      if (r.serverOutputTokens !== r.clientOutputTokens) c.differingRequests++;
+    }
+  }
+  return c.serverCounted + c.clientCounted > 0 ? c : undefined;
+}
+
+function chunkStatistics(ok: readonly RequestRecord[]): ChunkStatistics | undefined {
+  const withChunks = ok.filter((r) => r.chunkTimesNs !== undefined);
+  if (withChunks.length === 0) return undefined;
+  let chunks = 0;
+  let gaps = 0;
+  for (const r of withChunks) {
+    const k = r.chunkTimesNs!.length;
+    chunks += k;
+    gaps += Math.max(0, k - 1);
+  }
+  const gap = new Float64Array(gaps);
+  let g = 0;
+  for (const r of withChunks) {
+    const t = r.chunkTimesNs!;
+    for (let i = 1; i < t.length; i++) gap[g++] = t[i]! - t[i - 1]!;
+  }
+  const perChunk = withChunks.every((r) => r.chunkTokens !== undefined);
+  let tokens: Float64Array;
+  if (perChunk) {
+    tokens = new Float64Array(chunks);
+    let j = 0;
+    for (const r of withChunks) for (const v of r.chunkTokens!) tokens[j++] = v;
+  } else {
+    tokens = Float64Array.from(
+      withChunks.filter((r) => r.chunkTimesNs!.length > 0),
+      (r) => r.numOutputTokens / r.chunkTimesNs!.length,
+    );
+  }
+  return {
+    chunks,
+    chunkGapNs: percentileStats(gap),
+    tokensPerChunk: percentileStats(tokens),
+    tokensPerChunkSource: perChunk ? "server_per_chunk" : "request_average",
+  };
 }

@@ -1,4 +1,5 @@
 import type { PercentileStats } from "../dataset/types.ts";
+import { formatSlo } from "../metrics/goodput.ts";
 import { scaleStats } from "../metrics/percentiles.ts";
 import { datasetCell, exponential, fixed, pyStr } from "./format.ts";
 import type { ReportInput } from "./report-input.ts";
@@ -10,6 +11,7 @@ import type { ReportInput } from "./report-input.ts";
  */
 export function formatReport(input: ReportInput): string {
   const sections = [
+    partialSection(input),
     engineSection(input),
     input.machine ? machineSection(input) : undefined,
     requestSection(input),
@@ -150,7 +152,29 @@ function decodingSection({ stats, decodingMode }: ReportInput): string | undefin
 }
 
 /** llm-bench's additions, kept apart so the trtllm-bench sections stay comparable line by line. */
-function llmBenchSection({ stats }: ReportInput): string {
+/** An interrupted run still reports, over the requests that finished, and says so first. */
+function partialSection({ load }: ReportInput): string | undefined {
+  if (!load?.interrupted) return undefined;
+  return (
+    `${header("PARTIAL REPORT (interrupted)")}` +
+    `Statistics cover the ${load.completed} finished request(s); ${load.cancelled} cancelled in flight, ` +
+    `${load.notIssued} never sent.\n`
+  );
+}
+
+function loadShapeLabel(load: NonNullable<ReportInput["load"]>): string {
+  const parts = [
+    load.shape === "rate"
+      ? `rate ${fixed(load.requestRate ?? 0)} req/s, burstiness ${load.burstiness}`
+      : "offline",
+    `concurrency ${load.concurrency > 0 ? load.concurrency : "unlimited"}`,
+  ];
+  if (load.durationS !== undefined)
+    parts.push(`duration ${load.durationS}s${load.durationReached ? " (reached)" : ""}`);
+  return parts.join(", ");
+}
+
+function llmBenchSection({ stats, load, streaming }: ReportInput): string {
   const t = stats.tokenAccounting;
   let out = `${header("LLM-BENCH DETAILS")}${rows(50, [
     ["Failed requests (excluded from all statistics):", String(stats.numFailed)],
@@ -159,11 +183,69 @@ function llmBenchSection({ stats }: ReportInput): string {
     ["Measured submission rate (req/sec):", fixed(stats.submissionRate)],
     ["Average queueing delay (ms):", fixed(stats.queueNs.average * MS)],
   ])}`;
+  if (load) {
+    const lag = load.eventLoopLag;
+    out += rows(50, [
+      ["Load shape:", loadShapeLabel(load)],
+      [
+        "Client event-loop lag p99 / max (ms):",
+        `${fixed(lag.p99Ms, 2)} / ${fixed(lag.maxMs, 2)}${lag.saturated ? " (client saturated: latencies include client delay)" : ""}`,
+      ],
+    ]);
+  }
+  const g = stats.goodput;
+  if (g) {
+    out += rows(50, [
+      [`Goodput [${formatSlo(g.slo)}] (req/sec):`, fixed(g.goodput)],
+      ["Requests meeting the SLOs (of all, failed incl.):", `${g.goodRequests} / ${g.totalRequests}`],
+    ]);
+  }
   for (const f of stats.failures.slice(0, 5)) out += `  ${f.count} × ${f.message}\n`;
   if (stats.failures.length > 5) out += `  … ${stats.failures.length - 5} more distinct errors\n`;
+  out += tokenSourcesLines(stats);
   out +=
     "\n-- Queueing Delay Breakdown (ms) [start − scheduled] ----\n\n" +
-    `${breakdown("Queue", scaleStats(stats.queueNs, MS), ORDER_BREAKDOWN)}\n`;
+    `${breakdown("Queue", scaleStats(stats.queueNs, MS), ORDER_BREAKDOWN)}\n` +
+    "\n-- Latency From Scheduled Time (ms) [end − scheduled] ---\n\n" +
+    `${breakdown("Sched. Latency", scaleStats(stats.latencyFromScheduledNs, MS), ORDER_BREAKDOWN)}\n`;
+  if (streaming) {
+    out +=
+      "\n-- TTFT From Scheduled Time (ms) [first − scheduled] ----\n\n" +
+      `${breakdown("Sched. TTFT", scaleStats(stats.ttftFromScheduledNs, MS), ORDER_BREAKDOWN)}\n`;
+  }
+  return out;
+}
+
+/** Failures by reason, output tokens as server and client counted them, and chunk gaps (HTTP backends). */
+function tokenSourcesLines(stats: ReportInput["stats"]): string {
+  let out = "";
+  const reasons = stats.failureReasons ?? [];
+  if (reasons.length > 0) {
+    out += `Failures by reason: ${reasons.map((f) => `${f.message} ${f.count}`).join(", ")}\n`;
+  }
+  const c = stats.outputTokenCounts;
+  if (c) {
+    const sign = c.difference > 0 ? "+" : "";
+    out += rows(50, [
+      ["Output tokens by server usage (requests):", `${c.serverOutputTokens} (${c.serverCounted})`],
+      ["Output tokens by client tokenizer (requests):", `${c.clientOutputTokens} (${c.clientCounted})`],
+      [
+        "Server − client tokens (requests differing):",
+        `${sign}${c.difference} (${c.differingRequests} of ${c.bothCounted})`,
+      ],
+    ]);
+  }
+  const ch = stats.chunks;
+  if (ch) {
+    const src = ch.tokensPerChunkSource === "server_per_chunk" ? "server usage per chunk" : "n / chunks";
+    out +=
+      rows(50, [
+        ["Streamed chunks:", String(ch.chunks)],
+        ["Average tokens per chunk:", `${fixed(ch.tokensPerChunk.average)} (${src})`],
+      ]) +
+      "\n-- Chunk Gap Breakdown (ms) [between streamed chunks; not TPOT] --\n\n" +
+      `${breakdown("ChunkGap", scaleStats(ch.chunkGapNs, MS), ORDER_BREAKDOWN)}\n`;
+  }
   return out;
 }
 

@@ -176,6 +176,25 @@ describe("buildReportJson", () => {
         maximum: 100,
         average: 50,
       },
+      // end − scheduled: 1000 and 1100 ms; first − scheduled: 100 and 150 ms.
+      latency_from_scheduled_percentiles_ms: {
+        p50: 1100,
+        p90: 1100,
+        p95: 1100,
+        p99: 1100,
+        minimum: 1000,
+        maximum: 1100,
+        average: 1050,
+      },
+      ttft_from_scheduled_percentiles_ms: {
+        p50: 150,
+        p90: 150,
+        p95: 150,
+        p99: 150,
+        minimum: 100,
+        maximum: 150,
+        average: 125,
+      },
     });
     assert.equal((l["issue"] as Record<string, number>)["submission_rate_req_s"], 5); // 1 gap in 0.2 s
   });

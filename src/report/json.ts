@@ -1,4 +1,6 @@
 import type { PercentileStats } from "../dataset/types.ts";
+import type { LoadSummary } from "../load/run-load.ts";
+import type { GoodputStatistics } from "../metrics/goodput.ts";
 import { scaleStats } from "../metrics/percentiles.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { requestMetrics } from "../metrics/request-metrics.ts";
@@ -111,12 +113,79 @@ export function buildReportJson(input: ReportInput): Record<string, unknown> {
       issue_rate_ns: stats.issueRateNs,
       submission_rate_req_s: stats.submissionRate,
     },
-    queueing: { queue_time_percentiles_ms: dump(scaleStats(stats.queueNs, MS)) },
+    queueing: {
+      queue_time_percentiles_ms: dump(scaleStats(stats.queueNs, MS)),
+      latency_from_scheduled_percentiles_ms: dump(scaleStats(stats.latencyFromScheduledNs, MS)),
+      ...(input.streaming
+        ? { ttft_from_scheduled_percentiles_ms: dump(scaleStats(stats.ttftFromScheduledNs, MS)) }
+        : {}),
+    },
+    ...(input.load ? { load: loadJson(input.load) } : {}),
     generation_time_percentiles_ms: dump(scaleStats(stats.generationTimeNs, MS)),
     output_tokens_percentiles: dump(stats.outputTokens),
     ...(stats.decoding ? { global_acceptance_length: stats.decoding.globalAcceptanceLength } : {}),
+    ...(stats.goodput ? { goodput: goodputJson(stats.goodput) } : {}),
+    ...(input.requestLog !== undefined ? { request_log: input.requestLog } : {}),
+    ...(stats.failureReasons ? { failure_reasons: stats.failureReasons } : {}),
+    ...(stats.outputTokenCounts
+      ? {
+          output_token_counts: {
+            server_counted_requests: stats.outputTokenCounts.serverCounted,
+            client_counted_requests: stats.outputTokenCounts.clientCounted,
+            both_counted_requests: stats.outputTokenCounts.bothCounted,
+            server_output_tokens: stats.outputTokenCounts.serverOutputTokens,
+            client_output_tokens: stats.outputTokenCounts.clientOutputTokens,
+            server_minus_client_tokens: stats.outputTokenCounts.difference,
+            differing_requests: stats.outputTokenCounts.differingRequests,
+          },
+        }
+      : {}),
+    ...(stats.chunks
+      ? {
+          chunks: {
+            num_chunks: stats.chunks.chunks,
+            chunk_gap_percentiles_ms: dump(scaleStats(stats.chunks.chunkGapNs, MS)),
+            tokens_per_chunk_percentiles: dump(stats.chunks.tokensPerChunk),
+            tokens_per_chunk_source: stats.chunks.tokensPerChunkSource,
+          },
+        }
+      : {}),
   };
   return out;
+}
+
+function loadJson(l: LoadSummary): Record<string, unknown> {
+  return {
+    partial: l.interrupted,
+    shape: l.shape,
+    request_rate: l.requestRate ?? null,
+    burstiness: l.burstiness ?? null,
+    concurrency: l.concurrency,
+    duration_s: l.durationS ?? null,
+    duration_reached: l.durationReached,
+    issued: l.issued,
+    completed: l.completed,
+    cancelled: l.cancelled,
+    not_issued: l.notIssued,
+    event_loop_lag_ms: {
+      mean: l.eventLoopLag.meanMs,
+      p50: l.eventLoopLag.p50Ms,
+      p99: l.eventLoopLag.p99Ms,
+      max: l.eventLoopLag.maxMs,
+      threshold: l.eventLoopLag.thresholdMs,
+      client_saturated: l.eventLoopLag.saturated,
+    },
+  };
+}
+
+function goodputJson(g: GoodputStatistics): Record<string, unknown> {
+  return {
+    slo_ms: { ttft: g.slo.ttftMs ?? null, tpot: g.slo.tpotMs ?? null, e2el: g.slo.e2elMs ?? null },
+    good_requests: g.goodRequests,
+    total_requests: g.totalRequests,
+    goodput_req_s: g.goodput,
+    fraction: g.fraction,
+  };
 }
 
 /** trtllm-bench's PercentileStats dump order. */
@@ -179,6 +248,10 @@ export function requestEntry(r: RequestRecord, decode?: Decode): Record<string, 
       error: r.error ?? null,
       draft_tokens: r.draftTokens ?? null,
       accepted_draft_tokens: r.acceptedDraftTokens ?? null,
+      ...(r.serverOutputTokens !== undefined ? { server_output_tokens: r.serverOutputTokens } : {}),
+      ...(r.clientOutputTokens !== undefined ? { client_output_tokens: r.clientOutputTokens } : {}),
+      ...(r.chunkTokens !== undefined ? { chunk_tokens: r.chunkTokens } : {}),
+      ...(r.chunkNs ? { chunk_timestamps: r.chunkNs } : {}),
     },
   };
 }

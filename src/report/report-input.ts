@@ -1,5 +1,6 @@
 import type { DatasetMetadata } from "../dataset/types.ts";
 import type { EngineInfo } from "../engine/types.ts";
+import type { LoadSummary } from "../load/run-load.ts";
 import type { BenchmarkStatistics } from "../metrics/statistics.ts";
 
 /** The host the benchmark ran on (trtllm-bench's MACHINE DETAILS: first GPU name, memory, memory clock). */
@@ -24,6 +25,10 @@ export interface ReportInput {
   machine?: MachineInfo | undefined;
   /** Speculative decoding mode for the DECODING STATISTICS header (e.g. "EAGLE3", "draft-model"). */
   decodingMode?: string | undefined;
+  /** How the load was shaped and how the run ended (interrupted runs print a partial report). */
+  load?: LoadSummary | undefined;
+  /** `--request_log` path as the JSON records it (relative to the JSON's folder when it sits under it). */
+  requestLog?: string | undefined;
 }
 
 /** tp × pp, trtllm-bench's world_size. */

@@ -83,7 +83,10 @@ describe("quickstart workflow (tiny-llama)", () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout + r.stderr, /Estimated max batch size \(after fine-tune\)/);
-    assert.match(r.stdout + r.stderr, new RegExp(`ENGINE SAVED: ${engineDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    assert.match(
+      r.stdout + r.stderr,
+      new RegExp(`ENGINE SAVED: ${engineDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
+    );
     const cfg = JSON.parse(readFileSync(join(engineDir, "config.json"), "utf8"));
     assert.equal(cfg.build_config.max_seq_len, 30);
     assert.equal(cfg.pretrained_config.quantization.quant_algo, "FP8");

@@ -1,13 +1,16 @@
+import { setMaxListeners } from "node:events";
 import { type Command, Option } from "commander";
 import { runThroughput } from "../../benchmarks/throughput.ts";
 import { BACKENDS } from "../../engine/registry.ts";
 import { InterruptedError, UsageError } from "../../errors.ts";
+import { parseSlo } from "../../metrics/goodput.ts";
 import { log } from "../../util/log.ts";
 import { benchEnv } from "../env.ts";
+import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
 
-interface ThroughputFlags {
+interface ThroughputFlags extends OpenAiFlags {
   engine_dir?: string;
   backend: string;
   extra_llm_api_options?: string;
@@ -20,11 +23,16 @@ interface ThroughputFlags {
   num_requests: number;
   warmup: number;
   concurrency: number;
+  request_rate: number;
+  burstiness: number;
+  duration?: number;
   streaming: boolean;
   report_json?: string;
   request_json?: string;
   output_json?: string;
   iteration_log?: string;
+  request_log?: string;
+  goodput?: string[];
   enable_chunked_context?: boolean;
   scheduler_policy?: "guaranteed_no_evict" | "max_utilization";
   threads?: number;
@@ -40,8 +48,7 @@ function given<K extends keyof ThroughputFlags>(
 }
 
 export function registerThroughput(program: Command): void {
-  program
-    .command("throughput")
+  addOpenAiFlags(program.command("throughput"))
     .description("Max-throughput benchmark: submit the whole dataset at once under in-flight batching.")
     .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
     .addOption(
@@ -71,11 +78,26 @@ export function registerThroughput(program: Command): void {
     .option("--num_requests <n>", "benchmark at most this many requests; 0 = the whole dataset", intArg(0), 0)
     .option("--warmup <n>", "warmup requests (drawn with replacement, not measured)", intArg(0), 2)
     .option("--concurrency <n>", "max requests in flight; -1 = unlimited", intArg(-1), -1)
+    .option(
+      "--request_rate <r>",
+      "send requests at this rate (req/s) with gamma arrivals; -1 = offline (everything at once)",
+      floatArg(),
+      -1,
+    )
+    .option(
+      "--burstiness <k>",
+      "gamma shape of the arrivals with --request_rate (1 = Poisson)",
+      floatArg(0),
+      1,
+    )
+    .option("--duration <s>", "stop sending requests after this many seconds", floatArg(0))
     .option("--streaming", "stream tokens: enables TTFT / TPOT / GTPS", false)
     .option("--report_json <path>", "write the statistics as JSON")
     .option("--request_json <path>", "write one record per request as JSON")
     .option("--output_json <path>", "write {request_id: decoded output} as JSON")
     .option("--iteration_log <path>", "write one JSON line per engine step")
+    .option("--request_log <path>", "write every request's timestamps as JSONL or CSV (by extension)")
+    .option("--goodput <slo...>", "SLOs in ms (ttft:MS tpot:MS e2el:MS): report requests/s meeting all")
     .option("--enable_chunked_context", "split long prompts over several steps (default on)")
     .option("--disable_chunked_context", "a prompt must fit whole in one step")
     .addOption(
@@ -90,13 +112,20 @@ export function registerThroughput(program: Command): void {
       if (flags.enable_chunked_context && flags.disable_chunked_context) {
         throw new UsageError("--enable_chunked_context and --disable_chunked_context conflict");
       }
+      if (!(flags.burstiness > 0)) throw new UsageError("--burstiness must be > 0");
       const chunked = flags.disable_chunked_context ? false : flags.enable_chunked_context ? true : undefined;
       const abort = new AbortController();
+      // Every in-flight request listens on this one signal.
+      setMaxListeners(0, abort.signal);
       const onSigint = () => {
+        // A second Ctrl-C quits at once, without the partial report.
+        if (abort.signal.aborted) process.exit(130);
         log.warn("Interrupted: cancelling in-flight requests.");
         abort.abort();
       };
-      process.once("SIGINT", onSigint);
+      // `on`, not `once`: a dependency's signal-exit handler re-raises SIGINT (killing the process) when it
+      // finds no other listener left, which `once` would arrange before the partial report is written.
+      process.on("SIGINT", onSigint);
       try {
         await runThroughput({
           backend: flags.backend,
@@ -109,6 +138,9 @@ export function registerThroughput(program: Command): void {
           numRequests: flags.num_requests,
           warmup: flags.warmup,
           concurrency: flags.concurrency,
+          requestRate: flags.request_rate > 0 ? flags.request_rate : undefined,
+          burstiness: flags.burstiness,
+          durationS: flags.duration,
           maxBatchSize: given(cmd, flags, "max_batch_size"),
           maxNumTokens: given(cmd, flags, "max_num_tokens"),
           maxSeqLen: given(cmd, flags, "max_seq_len"),
@@ -122,7 +154,11 @@ export function registerThroughput(program: Command): void {
           requestJson: flags.request_json,
           outputJson: flags.output_json,
           iterationLog: flags.iteration_log,
+          requestLog: flags.request_log,
+          goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
           threads: flags.threads,
+          openai: openAiOptions(flags, flags.backend),
+          allowFailures: flags.allow_failures,
           out: (text) => process.stdout.write(text),
           progress: createProgress(),
           signal: abort.signal,

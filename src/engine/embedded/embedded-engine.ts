@@ -15,8 +15,10 @@ import type {
   GenerationResult,
   TokenSink,
 } from "../types.ts";
-import { type LlamaRuntime, loadLlamaRuntime, type NativeSampler } from "./llama-native.ts";
-import { SchedRequest, Scheduler, type SchedulerConfig } from "./scheduler.ts";
+import { type LlamaRuntime, loadLlamaRuntime, type NativeSampler, sampleAll } from "./llama-native.ts";
+import { SchedRequest, Scheduler, type SchedulerConfig, type StepPlan } from "./scheduler.ts";
+import type { DraftJob } from "./speculative/draft-model.ts";
+import { createDrafter, type Drafter, type SpeculativeConfig } from "./speculative/speculator.ts";
 
 /** One line of `--iteration_log`: what the scheduler did in one engine step. */
 export interface IterationStats {
@@ -34,6 +36,9 @@ export interface IterationStats {
   num_active_requests: number;
   num_queued_requests: number;
   num_preempted: number;
+  /** Speculative decoding only: drafts verified and accepted this step. */
+  draft_tokens?: number;
+  accepted_draft_tokens?: number;
 }
 
 export interface EmbeddedEngineOptions {
@@ -44,6 +49,8 @@ export interface EmbeddedEngineOptions {
   gpu: "auto" | false;
   kvCacheType: string;
   onIteration?: ((stats: IterationStats) => void) | undefined;
+  /** Speculative decoding (greedy verification of drafts); off when undefined. */
+  speculative?: SpeculativeConfig | undefined;
 }
 
 interface Live {
@@ -54,6 +61,9 @@ interface Live {
   sink: TokenSink | undefined;
   firstTokenNs: number | undefined;
   decodeIterations: number;
+  /** Speculative decoding: drafts verified and accepted over the request. */
+  draftTokens: number;
+  acceptedDraftTokens: number;
   cancelled: boolean;
   error: string | undefined;
   resolve: (r: GenerationResult) => void;
@@ -67,7 +77,7 @@ export class EmbeddedEngine implements Engine {
     streaming: true,
     exactOutputLength: true,
     cancel: true,
-    speculativeDecoding: false,
+    speculativeDecoding: true,
   };
   private readonly scheduler: Scheduler;
   private readonly live = new Map<SchedRequest, Live>();
@@ -79,17 +89,34 @@ export class EmbeddedEngine implements Engine {
   private loop: Promise<void> | undefined;
   private stopped = false;
   private readonly startNs = nowNs();
+  /** Speculative decoding: one greedy sampler per slot and verified position (a sampler is not thread-safe). */
+  private readonly specSamplers: NativeSampler[][] = [];
+  /** `[0, 1, ..., k]` logit indexes for a decode item verifying k drafts. */
+  private readonly verifyLogits: Uint32Array[] = [];
 
   private constructor(
     private readonly rt: LlamaRuntime,
     readonly info: EngineInfo,
     private readonly opts: EmbeddedEngineOptions,
+    private readonly drafter?: Drafter,
   ) {
     this.scheduler = new Scheduler(opts.scheduler);
     for (let i = 0; i < opts.scheduler.maxBatchSize; i++) {
       const s = rt.newSampler();
       s.applyConfig({ temperature: 0 });
       this.samplers.push(s);
+    }
+    const maxDraft = drafter ? (opts.speculative?.maxDraftLen ?? 0) : 0;
+    for (let k = 0; k <= maxDraft; k++)
+      this.verifyLogits.push(Uint32Array.from({ length: k + 1 }, (_, i) => i));
+    for (let slot = 0; drafter && slot < opts.scheduler.maxBatchSize; slot++) {
+      const row = [this.samplers[slot]!];
+      for (let i = 0; i < maxDraft; i++) {
+        const s = rt.newSampler();
+        s.applyConfig({ temperature: 0 });
+        row.push(s);
+      }
+      this.specSamplers.push(row);
     }
   }
 
@@ -103,11 +130,31 @@ export class EmbeddedEngine implements Engine {
       gpu: opts.gpu,
       kvCacheType: opts.kvCacheType,
     });
+    let drafter: Drafter | undefined;
+    if (opts.speculative) {
+      try {
+        drafter = await createDrafter(
+          opts.speculative,
+          {
+            sequences: opts.scheduler.maxBatchSize,
+            contextSize: opts.scheduler.maxSeqLen,
+            batchSize: opts.scheduler.maxNumTokens,
+            threads: opts.threads,
+            gpu: opts.gpu,
+            kvCacheType: opts.kvCacheType,
+          },
+          rt.native,
+        );
+      } catch (err) {
+        await rt.dispose();
+        throw err;
+      }
+    }
     log.verbose(
       `Embedded engine ready: ${opts.scheduler.maxBatchSize} sequences x ${opts.scheduler.maxSeqLen} KV cells, ` +
         `batch ${opts.scheduler.maxNumTokens} tokens, ${opts.threads} threads, device ${rt.device}`,
     );
-    return new EmbeddedEngine(rt, opts.info, opts);
+    return new EmbeddedEngine(rt, opts.info, opts, drafter);
   }
 
   get device(): string {
@@ -142,6 +189,8 @@ export class EmbeddedEngine implements Engine {
         sink,
         firstTokenNs: undefined,
         decodeIterations: 0,
+        draftTokens: 0,
+        acceptedDraftTokens: 0,
         cancelled: false,
         error: undefined,
         resolve,
@@ -149,10 +198,26 @@ export class EmbeddedEngine implements Engine {
       signal?.addEventListener("abort", () => this.cancel(entry), { once: true });
       this.live.set(sched, entry);
       this.scheduler.enqueue(sched);
-      this.loop ??= this.run().finally(() => {
-        this.loop = undefined;
-      });
+      this.ensureLoop();
     });
+  }
+
+  /**
+   * Starts the step loop unless it runs. A request submitted while the loop is exiting (e.g. the next request
+   * of a concurrency-1 run, submitted from the previous one's resolution) would otherwise find the loop still
+   * set and never run: the loop restarts itself when work arrived meanwhile.
+   */
+  private ensureLoop(): void {
+    this.loop ??= this.run().then(
+      () => {
+        this.loop = undefined;
+        if (!this.scheduler.idle) this.ensureLoop();
+      },
+      (err: unknown) => {
+        this.loop = undefined;
+        throw err;
+      },
+    );
   }
 
   private cancel(entry: Live): void {
@@ -182,6 +247,9 @@ export class EmbeddedEngine implements Engine {
             ? "stop"
             : "length",
       ...(entry.error ? { error: entry.error } : {}),
+      ...(this.drafter
+        ? { draftTokens: entry.draftTokens, acceptedDraftTokens: entry.acceptedDraftTokens }
+        : {}),
     });
   }
 
@@ -202,6 +270,10 @@ export class EmbeddedEngine implements Engine {
       if (plan.items.length === 0) {
         // Nothing can run (every waiting request is cancelled or blocked): give the event loop a turn.
         await new Promise((r) => setImmediate(r));
+        continue;
+      }
+      if (this.drafter) {
+        await this.speculativeStep(plan, t0, this.drafter);
         continue;
       }
       const total = plan.prefillTokens + plan.decodeTokens;
@@ -225,8 +297,10 @@ export class EmbeddedEngine implements Engine {
       let sampled: number[];
       try {
         await native.decodeBatch();
-        sampled = await Promise.all(
-          sampleEntries.map((e, i) => native.sampleToken(sampleAt[i]!, this.samplers[e.sched.slot]!)),
+        sampled = await sampleAll(
+          native,
+          sampleAt,
+          sampleEntries.map((e) => this.samplers[e.sched.slot]!),
         );
       } catch (err) {
         // A failed decode fails the requests of this step; the others go on.
@@ -258,26 +332,141 @@ export class EmbeddedEngine implements Engine {
         if (e && it.req.done) this.finish(e);
       }
       this.steps++;
-      if (this.opts.onIteration) {
-        let ctx = 0;
-        for (const it of plan.items) if (!it.decode) ctx++;
-        this.opts.onIteration({
-          iter: this.steps,
-          timestamp_ns: t1 - this.startNs,
-          step_ms: (t1 - t0) / 1e6,
-          batch_size: plan.items.length,
-          num_context_requests: ctx,
-          num_generation_requests: plan.items.length - ctx,
-          prefill_tokens: plan.prefillTokens,
-          decode_tokens: plan.decodeTokens,
-          kv_cache_tokens_used: this.scheduler.kvUsed,
-          kv_cache_tokens_total: this.opts.scheduler.kvCacheTokens,
-          num_active_requests: this.scheduler.numRunning,
-          num_queued_requests: this.scheduler.numWaiting,
-          num_preempted: plan.preempted.length,
-        });
+      if (this.opts.onIteration) this.reportIteration(plan, t0, t1);
+    }
+  }
+
+  private reportIteration(plan: StepPlan, t0: number, t1: number, drafts?: number, accepted?: number): void {
+    let ctx = 0;
+    for (const it of plan.items) if (!it.decode) ctx++;
+    this.opts.onIteration?.({
+      iter: this.steps,
+      timestamp_ns: t1 - this.startNs,
+      step_ms: (t1 - t0) / 1e6,
+      batch_size: plan.items.length,
+      num_context_requests: ctx,
+      num_generation_requests: plan.items.length - ctx,
+      prefill_tokens: plan.prefillTokens,
+      decode_tokens: plan.decodeTokens + (drafts ?? 0),
+      kv_cache_tokens_used: this.scheduler.kvUsed,
+      kv_cache_tokens_total: this.opts.scheduler.kvCacheTokens,
+      num_active_requests: this.scheduler.numRunning,
+      num_queued_requests: this.scheduler.numWaiting,
+      num_preempted: plan.preempted.length,
+      ...(drafts !== undefined ? { draft_tokens: drafts, accepted_draft_tokens: accepted ?? 0 } : {}),
+    });
+  }
+
+  /** Fails every request of a step whose decode (or drafting) failed; the others go on. */
+  private failStep(plan: StepPlan, err: unknown, what: string): void {
+    const msg = `llama.cpp ${what} failed: ${(err as Error).message}`;
+    log.error(msg);
+    for (const it of plan.items) {
+      const entry = this.live.get(it.req);
+      if (entry) {
+        entry.error = msg;
+        this.finish(entry);
       }
     }
+  }
+
+  /**
+   * One step with speculative decoding. Each decode item feeds [last token, d1..dk] and gets logits at all k+1
+   * positions; the longest prefix of drafts the target would have chosen greedily is accepted, plus the target's
+   * own token after it, so the output is exactly plain greedy decoding's. KV cells of rejected drafts are removed.
+   * Context (prefill) items run as in the plain step.
+   */
+  private async speculativeStep(plan: StepPlan, t0: number, drafter: Drafter): Promise<void> {
+    const native = this.rt.native;
+    const maxDraft = this.verifyLogits.length - 1;
+    // Drafts fit in the step's token budget, and a request never drafts past its last output token.
+    let budget = this.opts.scheduler.maxNumTokens - plan.prefillTokens - plan.decodeTokens;
+    const jobs: DraftJob[] = [];
+    const jobOf = new Map<SchedRequest, DraftJob>();
+    for (const it of plan.items) {
+      if (!it.decode || budget <= 0) continue;
+      const k = Math.min(maxDraft, it.req.outputTokens - it.req.generated - 1, budget);
+      if (k <= 0) continue;
+      const entry = this.live.get(it.req)!;
+      const job: DraftJob = { slot: it.req.slot, owner: entry, tokens: entry.tokens, known: it.req.known, k };
+      jobs.push(job);
+      jobOf.set(it.req, job);
+      budget -= k;
+    }
+    let drafted = 0;
+    const sampleAt: number[] = [];
+    const sampleWith: NativeSampler[] = [];
+    const sampled: Array<{ entry: Live; first: number; k: number }> = [];
+    let samples: number[];
+    let phase = "drafting";
+    try {
+      if (jobs.length > 0) await drafter.propose(jobs);
+      phase = "decode";
+      for (const j of jobs) drafted += j.k;
+      native.initBatch(plan.prefillTokens + plan.decodeTokens + drafted);
+      for (const it of plan.items) {
+        const entry = this.live.get(it.req)!;
+        const k = jobOf.get(it.req)?.k ?? 0;
+        const logit = !it.sample ? EMPTY : k > 0 ? this.verifyLogits[k]! : new Uint32Array([it.count - 1]);
+        const idx = native.addToBatch(
+          it.req.slot,
+          it.from,
+          entry.tokens.subarray(it.from, it.from + it.count + k),
+          logit,
+        );
+        if (!it.sample) continue;
+        sampled.push({ entry, first: sampleAt.length, k });
+        const row = this.specSamplers[it.req.slot]!;
+        for (let i = 0; i < idx.length; i++) {
+          sampleAt.push(idx[i]!);
+          sampleWith.push(row[i]!);
+        }
+      }
+      await native.decodeBatch();
+      samples = await sampleAll(native, sampleAt, sampleWith);
+    } catch (err) {
+      this.failStep(plan, err, phase);
+      return;
+    }
+    this.scheduler.commit(plan);
+    const t1 = nowNs();
+    let accepted = 0;
+    for (const { entry: e, first, k } of sampled) {
+      const req = e.sched;
+      // Index of this step's first new token; drafts d1..dk sit at base..base+k-1 (they were fed there).
+      const base = req.promptTokens + req.generated - 1;
+      let a = 0;
+      while (a < k && samples[first + a] === e.tokens[base + a]) a++;
+      e.tokens[base + a] = samples[first + a]!;
+      let n = a + 1;
+      const eos = e.request.eosId;
+      if (eos !== undefined) {
+        for (let i = 0; i < n; i++) {
+          if (e.tokens[base + i] === eos) {
+            n = i + 1;
+            req.stopped = true;
+            break;
+          }
+        }
+      }
+      if (k > 0) {
+        this.scheduler.commitAccepted(req, n - 1, a);
+        if (a < k) native.removeTokenCellsFromSequence(req.slot, base + a, -1);
+        drafter.rollback(req.slot, base + a);
+        e.draftTokens += k;
+        e.acceptedDraftTokens += n - 1;
+        accepted += n - 1;
+      }
+      e.decodeIterations++;
+      if (e.firstTokenNs === undefined) e.firstTokenNs = t1;
+      e.sink?.onTokens?.(Array.from(e.tokens.subarray(base, base + n)), t1);
+    }
+    for (const it of plan.items) {
+      const e = this.live.get(it.req);
+      if (e && it.req.done) this.finish(e);
+    }
+    this.steps++;
+    if (this.opts.onIteration) this.reportIteration(plan, t0, t1, drafted, accepted);
   }
 
   stats(): EngineRuntimeStats {
@@ -296,6 +485,8 @@ export class EmbeddedEngine implements Engine {
     for (const e of [...this.live.values()]) this.cancel(e);
     await this.loop;
     for (const s of this.samplers) s.dispose();
+    for (const row of this.specSamplers) for (const s of row.slice(1)) s.dispose();
+    await this.drafter?.dispose();
     await this.rt.dispose();
   }
 }

@@ -58,6 +58,26 @@ export interface LlamaRuntimeOptions {
   kvCacheType: string;
 }
 
+/**
+ * Greedy-samples every requested position of the last decode. llama.cpp reorders a batch's output rows lazily, in
+ * the first logits read after a decode and without a lock, so that read must finish before the others start in
+ * parallel (on libuv's pool); otherwise concurrent reads can see half-swapped rows and return wrong tokens.
+ */
+export async function sampleAll(
+  native: NativeContext,
+  positions: readonly number[],
+  samplers: readonly NativeSampler[],
+): Promise<number[]> {
+  if (positions.length === 0) return [];
+  const head = await native.sampleToken(positions[0]!, samplers[0]!);
+  if (positions.length === 1) return [head];
+  const rest = new Array<Promise<number>>(positions.length - 1);
+  for (let i = 1; i < positions.length; i++) rest[i - 1] = native.sampleToken(positions[i]!, samplers[i]!);
+  const tail = await Promise.all(rest);
+  tail.unshift(head);
+  return tail;
+}
+
 /** llama.cpp's compile-time limit on sequences per context (LLAMA_MAX_SEQ). */
 export const LLAMA_MAX_SEQUENCES = 256;
 

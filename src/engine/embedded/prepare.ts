@@ -105,6 +105,7 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
         gpu: false,
         kvCacheType: kvType,
         onIteration: opts.onIteration,
+        speculative: opts.speculative,
       });
       return { engine, info };
     },

@@ -201,6 +201,27 @@ describe("Scheduler", () => {
     }
   });
 
+  it("hands out the lowest free llama.cpp sequence id first", () => {
+    const s = new Scheduler({ ...base, maxBatchSize: 4 });
+    const reqs = [0, 1, 2, 3].map((i) => new SchedRequest(i, 4, 2));
+    for (const r of reqs) s.enqueue(r);
+    s.plan();
+    assert.deepEqual(
+      reqs.map((r) => r.slot),
+      [0, 1, 2, 3],
+    );
+    s.release(reqs[2]!);
+    s.release(reqs[0]!);
+    s.release(reqs[3]!);
+    const next = [4, 5, 6].map((i) => new SchedRequest(i, 4, 2));
+    for (const r of next) s.enqueue(r);
+    s.plan();
+    assert.deepEqual(
+      next.map((r) => r.slot),
+      [0, 2, 3],
+    );
+  });
+
   it("rejects requests that can never run", () => {
     const s = new Scheduler({ ...base, kvCacheTokens: 100, maxSeqLen: 120 });
     assert.match(s.rejectReason(100, 30) ?? "", /max_seq_len/);

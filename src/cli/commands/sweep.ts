@@ -1,0 +1,144 @@
+import { setMaxListeners } from "node:events";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { runSweep, type SweepAxis } from "../../benchmarks/sweep.ts";
+import { BACKENDS } from "../../engine/registry.ts";
+import { InterruptedError, UsageError } from "../../errors.ts";
+import { checkSloStreaming, parseSlo } from "../../metrics/goodput.ts";
+import { log } from "../../util/log.ts";
+import { benchEnv } from "../env.ts";
+import { floatArg, intArg } from "../parsers.ts";
+
+interface SweepFlags {
+  engine_dir?: string;
+  backend: string;
+  extra_llm_api_options?: string;
+  dataset: string;
+  num_requests: number;
+  warmup: number;
+  concurrency?: number[];
+  request_rate?: number[];
+  burstiness: number;
+  eos_id: number;
+  slo?: string[];
+  slo_attainment: number;
+  max_probes: number;
+  output_dir: string;
+  html?: string;
+  max_batch_size?: number;
+  max_num_tokens?: number;
+  threads?: number;
+}
+
+/** "1,4,16,64" → [1, 4, 16, 64]; each value checked by `one`. */
+export function listArg(one: (raw: string) => number) {
+  return (raw: string): number[] => {
+    const parts = raw.split(",").map((p) => p.trim());
+    if (parts.some((p) => p === ""))
+      throw new InvalidArgumentError(`'${raw}' is not a comma-separated list.`);
+    const values = parts.map(one);
+    if (new Set(values).size !== values.length) throw new InvalidArgumentError(`'${raw}' repeats a value.`);
+    return values;
+  };
+}
+
+export function registerSweep(program: Command): void {
+  program
+    .command("sweep")
+    .description(
+      "Run the benchmark once per concurrency or request-rate value: a table, one JSON per point, an HTML Pareto chart.",
+    )
+    .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
+    .addOption(
+      new Option("--backend <name>", "engine backend").choices(Object.keys(BACKENDS)).default("embedded"),
+    )
+    .option("--extra_llm_api_options, --config <yaml>", "YAML of LLM-API options")
+    .requiredOption("--dataset <path>", "JSONL dataset (prepare-dataset's format)")
+    .option("--num_requests <n>", "requests per point; 0 = the whole dataset", intArg(0), 0)
+    .option("--warmup <n>", "warmup requests per point", intArg(0), 2)
+    .option(
+      "--concurrency <list>",
+      "concurrency values (e.g. 1,4,16,64), or one cap for a rate sweep",
+      listArg(intArg(-1)),
+    )
+    .option("--request_rate <list>", "request rates in req/s (e.g. 1,2,4)", listArg(floatArg(0)))
+    .option("--burstiness <f>", "gamma shape of the arrivals for a rate sweep (1 = Poisson)", floatArg(0), 1)
+    .option("--eos_id <id>", "stop at this token id; -1 ignores EOS", intArg(-1), -1)
+    .option(
+      "--slo <slos...>",
+      "SLOs in ms (ttft:MS,tpot:MS,e2el:MS): goodput per point; with --request_rate, search the highest passing rate",
+    )
+    .option("--slo_attainment <f>", "share of all requests that must meet every SLO", floatArg(0, 1), 0.95)
+    .option("--max_probes <n>", "extra rates the SLO search may try", intArg(0, 20), 4)
+    .option("--output_dir <dir>", "where each point's JSON and request log go", "sweep")
+    .option("--html <path>", "write the HTML report with the Pareto chart")
+    .option("--max_batch_size <n>", "runtime max batch size", intArg(1))
+    .option("--max_num_tokens <n>", "runtime max tokens per step", intArg(1))
+    .option("--threads <n>", "llama.cpp compute threads", intArg(1))
+    .action(async (flags: SweepFlags, cmd: Command) => {
+      const env = benchEnv(cmd);
+      const rates = flags.request_rate;
+      const conc = flags.concurrency;
+      let axis: SweepAxis;
+      let values: number[];
+      let cap = -1;
+      if (rates) {
+        if (conc && conc.length > 1) {
+          throw new UsageError("sweep: give several values to --concurrency or to --request_rate, not both");
+        }
+        if (rates.some((r) => r <= 0)) throw new UsageError("sweep: --request_rate values must be > 0");
+        axis = "request_rate";
+        values = rates;
+        cap = conc?.[0] ?? -1;
+      } else if (conc) {
+        axis = "concurrency";
+        values = conc;
+      } else {
+        throw new UsageError("sweep: give --concurrency 1,4,16 or --request_rate 1,2,4");
+      }
+      const slo = flags.slo ? parseSlo(flags.slo, "--slo") : undefined;
+      // Sweeps always stream: the table and the SLOs need TTFT and TPOT.
+      if (slo) checkSloStreaming(slo, true, "--slo");
+      const abort = new AbortController();
+      setMaxListeners(0, abort.signal);
+      const onSigint = () => {
+        log.warn("Interrupted: cancelling in-flight requests.");
+        abort.abort();
+      };
+      process.once("SIGINT", onSigint);
+      try {
+        await runSweep({
+          base: {
+            backend: flags.backend,
+            model: env.model,
+            modelPath: env.modelPath,
+            workspace: env.workspace,
+            revision: env.revision,
+            dataset: flags.dataset,
+            engineDir: flags.engine_dir,
+            numRequests: flags.num_requests,
+            warmup: flags.warmup,
+            concurrency: cap,
+            burstiness: flags.burstiness,
+            maxBatchSize: flags.max_batch_size,
+            maxNumTokens: flags.max_num_tokens,
+            streaming: true,
+            eosId: flags.eos_id,
+            extraLlmApiOptions: flags.extra_llm_api_options,
+            threads: flags.threads,
+            signal: abort.signal,
+          },
+          axis,
+          values,
+          slo,
+          attainment: flags.slo_attainment,
+          maxProbes: flags.max_probes,
+          outputDir: flags.output_dir,
+          html: flags.html,
+          out: (text) => process.stdout.write(text),
+        });
+        if (abort.signal.aborted) throw new InterruptedError("interrupted by SIGINT");
+      } finally {
+        process.off("SIGINT", onSigint);
+      }
+    });
+}

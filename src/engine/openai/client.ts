@@ -1,0 +1,212 @@
+/**
+ * The OpenAI-compatible HTTP backend. Every request streams; each network read is timestamped once and the
+ * events in it are parsed in place. Request-level failures (HTTP status, reset, stall, malformed or empty
+ * stream) never reject: they resolve with finishReason "error" and a reason code (`http_503: ...`,
+ * `connection_reset`, `timeout`, `malformed_sse`, `empty_response`, ...), so a run always finishes and the
+ * report can count them. Output tokens are counted twice: by the server (usage) and by the client tokenizer
+ * over the whole text after the run (client-count.ts; per-chunk tokenization would add tokens at chunk
+ * boundaries, and tokenizing mid-run would stall other streams).
+ */
+import { request } from "undici";
+import type { Tokenizer } from "../../model/tokenizer.ts";
+import { nowNs } from "../../util/clock.ts";
+import type {
+  Engine,
+  EngineCapabilities,
+  EngineInfo,
+  EngineRuntimeStats,
+  FinishReason,
+  GenerationRequest,
+  GenerationResult,
+  TokenSink,
+} from "../types.ts";
+import type { OpenAiConnection } from "./connection.ts";
+import { requestBody, type WireFeatures } from "./request-body.ts";
+import { SseReader } from "./sse.ts";
+import { errorMessage, StreamAccumulator } from "./stream.ts";
+
+export interface OpenAiEngineOptions {
+  connection: OpenAiConnection;
+  info: EngineInfo;
+  model: string;
+  features: WireFeatures;
+  /** Counts output tokens on the client side and turns id prompts into text for text-only endpoints. */
+  tokenizer: Tokenizer;
+}
+
+const ERROR_BODY_CHARS = 200;
+const NO_IDS: readonly number[] = Object.freeze([]);
+
+export class OpenAiEngine implements Engine {
+  readonly info: EngineInfo;
+  readonly capabilities: EngineCapabilities;
+  private active = 0;
+  private chunks = 0;
+  private readonly conn: OpenAiConnection;
+
+  constructor(private readonly opts: OpenAiEngineOptions) {
+    this.info = opts.info;
+    this.conn = opts.connection;
+    this.capabilities = {
+      tokenIdPrompts: opts.features.tokenIdPrompts && opts.connection.opts.endpoint === "completions",
+      streaming: true,
+      exactOutputLength: opts.features.extensions,
+      cancel: true,
+      speculativeDecoding: false,
+    };
+  }
+
+  private promptFor(req: GenerationRequest): string | readonly number[] {
+    if (this.capabilities.tokenIdPrompts) return Array.from(req.inputIds);
+    // Text datasets carry exact-count prompts; id datasets are decoded (the server's count may then differ).
+    return req.prompt ?? this.opts.tokenizer.decode(Array.from(req.inputIds), { skipSpecialTokens: true });
+  }
+
+  async generate(req: GenerationRequest, sink?: TokenSink, signal?: AbortSignal): Promise<GenerationResult> {
+    const acc = new StreamAccumulator(this.conn.opts.endpoint === "chat");
+    const body = requestBody({
+      endpoint: this.conn.opts.endpoint,
+      model: this.opts.model,
+      prompt: this.promptFor(req),
+      maxTokens: req.maxTokens,
+      ignoreEos: req.eosId === undefined,
+      temperature: req.sampling?.temperature ?? 0,
+      extensions: this.opts.features.extensions,
+    });
+    this.active++;
+    let httpError: string | undefined;
+    let gotHeaders = false;
+    try {
+      const res = await request(this.conn.url, {
+        method: "POST",
+        dispatcher: this.conn.agent,
+        headers: this.conn.headers,
+        body,
+        signal,
+        headersTimeout: this.conn.timeoutMs,
+        bodyTimeout: this.conn.timeoutMs,
+      });
+      gotHeaders = true;
+      if (res.statusCode >= 300) {
+        httpError = `http_${res.statusCode}: ${httpErrorDetail(await res.body.text())}`;
+      } else {
+        const type = String(res.headers["content-type"] ?? "");
+        if (!type.includes("text/event-stream")) {
+          const text = await res.body.text();
+          acc.fail(
+            "malformed_sse",
+            `content-type '${type}' is not text/event-stream: '${text.slice(0, 80)}'`,
+          );
+        } else {
+          const sse = new SseReader({
+            onData: (data, t) => acc.onData(data, t),
+            onMalformed: (detail) => acc.fail("malformed_sse", detail),
+          });
+          const tell = sink?.onTokens?.bind(sink);
+          for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
+            const t = nowNs();
+            const before = acc.chunkTimesNs.length;
+            sse.feed(bytes, t);
+            // Token ids are unknown over HTTP: the sink only learns when output arrived.
+            if (tell) for (let i = before; i < acc.chunkTimesNs.length; i++) tell(NO_IDS, t);
+            if (acc.failure !== undefined) {
+              res.body.destroy();
+              break;
+            }
+          }
+          if (acc.failure === undefined) {
+            const t = nowNs();
+            const before = acc.chunkTimesNs.length;
+            sse.end(t);
+            if (tell) for (let i = before; i < acc.chunkTimesNs.length; i++) tell(NO_IDS, t);
+          }
+        }
+      }
+    } catch (err) {
+      if (signal?.aborted) return this.finish(acc, "cancelled", "cancelled");
+      acc.fail(...classify(err, gotHeaders, acc.chunkTimesNs.length, this.conn.timeoutMs));
+    }
+    if (httpError !== undefined) return this.finish(acc, "error", httpError);
+    const failure = acc.settle();
+    if (failure !== undefined) return this.finish(acc, "error", failure);
+    return this.finish(acc, acc.finishReason === "stop" ? "stop" : "length", undefined);
+  }
+
+  private finish(acc: StreamAccumulator, reason: FinishReason, error: string | undefined): GenerationResult {
+    const endNs = nowNs();
+    this.active--;
+    this.chunks += acc.chunkTimesNs.length;
+    if (error !== undefined) {
+      return {
+        outputIds: [],
+        firstTokenNs: acc.firstNs,
+        endNs,
+        decodeIterations: 0,
+        finishReason: reason,
+        error,
+      };
+    }
+    const perChunk = acc.tokensPerChunk();
+    // The client count is taken after the run (client-count.ts): ~10 µs per token would stall other streams.
+    const result: GenerationResult = {
+      outputIds: [],
+      outputText: acc.text(),
+      firstTokenNs: acc.firstNs,
+      endNs,
+      decodeIterations: acc.chunkTimesNs.length,
+      finishReason: reason,
+      chunkTimesNs: acc.chunkTimesNs,
+    };
+    if (acc.serverTokens !== undefined) result.serverOutputTokens = acc.serverTokens;
+    if (perChunk) result.chunkTokenCounts = perChunk;
+    return result;
+  }
+
+  stats(): EngineRuntimeStats {
+    return {
+      steps: this.chunks,
+      activeRequests: this.active,
+      queuedRequests: 0,
+      kvCacheTokensUsed: 0,
+      kvCacheTokensTotal: 0,
+      preemptions: 0,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.conn.close();
+  }
+}
+
+function httpErrorDetail(text: string): string {
+  try {
+    const j = JSON.parse(text) as { error?: unknown; message?: unknown; detail?: unknown };
+    if (j.error !== undefined) return errorMessage(j.error);
+    if (typeof j.message === "string") return j.message.slice(0, ERROR_BODY_CHARS);
+    if (j.detail !== undefined) return errorMessage(j.detail);
+  } catch {
+    // not JSON: the raw text is the detail
+  }
+  return text.replace(/\s+/g, " ").trim().slice(0, ERROR_BODY_CHARS);
+}
+
+const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
+
+/** undici's error → a reason code and a detail that says where in the request it happened. */
+export function classify(
+  err: unknown,
+  gotHeaders: boolean,
+  chunks: number,
+  timeoutMs: number,
+): ["connection_reset" | "connection_refused" | "connection_error" | "timeout", string] {
+  const e = err as { code?: string; message?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code ?? "";
+  const where = gotHeaders ? `mid-stream after ${chunks} chunks` : "before response headers";
+  if (TIMEOUT_CODES.has(code))
+    return ["timeout", `no data for ${timeoutMs / 1000} s (--request_timeout), ${where}`];
+  if (RESET_CODES.has(code) || e.cause?.code === "ECONNRESET")
+    return ["connection_reset", `${where} (${e.message ?? code})`];
+  if (code === "ECONNREFUSED") return ["connection_refused", e.message ?? code];
+  return ["connection_error", `${code || "error"}: ${e.message ?? String(err)}`];
+}

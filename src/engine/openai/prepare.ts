@@ -1,0 +1,103 @@
+/**
+ * `--backend openai`: the client tokenizer comes from --model/--model_path (it counts output tokens and reads
+ * text datasets); start() asks the server what it serves and accepts, then returns the HTTP engine.
+ */
+import { UnsupportedError, UsageError } from "../../errors.ts";
+import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
+import { log } from "../../util/log.ts";
+import type { BackendFactory, PreparedBackend } from "../backend.ts";
+import type { EngineInfo } from "../types.ts";
+import { OpenAiEngine } from "./client.ts";
+import { OpenAiConnection } from "./connection.ts";
+import { probeServer } from "./probe.ts";
+
+interface ModelEntry {
+  id?: unknown;
+  max_model_len?: unknown;
+}
+
+/** `/v1/models` → the served ids and, from vLLM-style entries, the model's context length. */
+export function readModels(json: unknown): { ids: string[]; maxModelLen: Map<string, number> } {
+  const data = (json as { data?: unknown } | undefined)?.data;
+  const ids: string[] = [];
+  const maxModelLen = new Map<string, number>();
+  if (Array.isArray(data)) {
+    for (const e of data as ModelEntry[]) {
+      if (typeof e?.id !== "string") continue;
+      ids.push(e.id);
+      if (typeof e.max_model_len === "number") maxModelLen.set(e.id, e.max_model_len);
+    }
+  }
+  return { ids, maxModelLen };
+}
+
+export const prepareOpenai: BackendFactory = async (opts): Promise<PreparedBackend> => {
+  const o = opts.openai;
+  if (!o) throw new UsageError("--backend openai needs --base_url");
+  if (opts.speculative) {
+    throw new UnsupportedError(
+      "speculative decoding options apply to the embedded engine; configure it on the server for --backend openai",
+    );
+  }
+  const tokenizer = await resolveTokenizer({
+    model: opts.model,
+    modelPath: opts.modelPath,
+    revision: opts.revision,
+  });
+  const served = o.servedModelName ?? opts.model;
+  return {
+    tokenizer,
+    vocabSize: tokenizer.totalVocabSize,
+    async start(dataset) {
+      const conn = new OpenAiConnection(o);
+      try {
+        const models = readModels(await conn.getJson("/models"));
+        if (models.ids.length > 0 && !models.ids.includes(served)) {
+          log.warn(
+            `${conn.root}/models lists ${models.ids.join(", ")}, not '${served}' (set --served_model_name).`,
+          );
+        }
+        const maxLen = models.maxModelLen.get(served);
+        if (maxLen !== undefined && dataset.max_sequence_length > maxLen) {
+          log.warn(
+            `The dataset's longest request (${dataset.max_sequence_length} tokens) exceeds the server's max_model_len ${maxLen}: those requests will fail.`,
+          );
+        }
+        const version = (await conn.getJson("/version", true)) as { version?: unknown } | undefined;
+        const probeIds = tokenizer.encode("Hello", { addSpecialTokens: false }).slice(0, 1);
+        const features = await probeServer(conn, {
+          model: served,
+          probeIds: probeIds.length > 0 ? probeIds : [0],
+          probeText: probeIds.length > 0 ? tokenizer.decode(probeIds) : "Hello",
+        });
+        log.info(
+          `OpenAI backend: ${conn.url}, model '${served}', ${features.tokenIdPrompts && o.endpoint === "completions" ? "token-id" : "text"} prompts, ` +
+            `output length ${features.extensions ? "forced (ignore_eos, min_tokens)" : "not forced"}, pool ${o.concurrency > 0 ? o.concurrency : "unlimited"} connections.`,
+        );
+        const info: EngineInfo = {
+          backend: "openai",
+          model: served,
+          modelPath: opts.modelPath,
+          engineDir: undefined,
+          version: typeof version?.version === "string" ? version.version : "unknown",
+          dtype: "N/A",
+          kvCacheDtype: "N/A",
+          quantization: "N/A",
+          maxInputLength: undefined,
+          maxSequenceLength: maxLen,
+          tpSize: 1,
+          ppSize: 1,
+          maxBatchSize: undefined,
+          maxNumTokens: undefined,
+          schedulingPolicy: undefined,
+          kvCacheFraction: undefined,
+        };
+        const engine = new OpenAiEngine({ connection: conn, info, model: served, features, tokenizer });
+        return { engine, info };
+      } catch (err) {
+        await conn.close();
+        throw err;
+      }
+    },
+  };
+};

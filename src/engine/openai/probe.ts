@@ -1,0 +1,109 @@
+/**
+ * What the server accepts, found by sending 1-token requests shaped like the real ones, most capable first:
+ * token-id prompts (the exact ISL, no re-tokenization by the server) and the output-length extensions
+ * (`ignore_eos`, `min_tokens`, continuous usage). A 4xx on one shape moves on to the next; the reason is
+ * logged, so a fallback never happens silently.
+ */
+import { request } from "undici";
+import { EngineError } from "../../errors.ts";
+import { log } from "../../util/log.ts";
+import type { OpenAiConnection } from "./connection.ts";
+import { requestBody, type WireFeatures } from "./request-body.ts";
+import { errorMessage } from "./stream.ts";
+
+export interface ProbeInput {
+  model: string;
+  /** A 1-token prompt as ids and as text. */
+  probeIds: readonly number[];
+  probeText: string;
+}
+
+export interface ProbeOutcome extends WireFeatures {
+  /** Why a more capable shape was refused (server messages), for logs and tests. */
+  notes: string[];
+}
+
+type Attempt = { ok: true } | { ok: false; status: number; message: string };
+
+async function attempt(conn: OpenAiConnection, body: string): Promise<Attempt> {
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(conn.url, {
+      method: "POST",
+      dispatcher: conn.agent,
+      headers: conn.headers,
+      body,
+      headersTimeout: conn.timeoutMs,
+      bodyTimeout: conn.timeoutMs,
+    });
+  } catch (err) {
+    throw new EngineError(`cannot reach ${conn.url}: ${(err as Error).message}`, { cause: err });
+  }
+  const text = await res.body.text().catch(() => "");
+  if (res.statusCode < 300) return { ok: true };
+  let message = text.replace(/\s+/g, " ").trim().slice(0, 200);
+  try {
+    const j = JSON.parse(text) as { error?: unknown; detail?: unknown; message?: unknown };
+    message = errorMessage(j.error ?? j.detail ?? j.message ?? message);
+  } catch {
+    // keep the raw text
+  }
+  return { ok: false, status: res.statusCode, message };
+}
+
+export async function probeServer(conn: OpenAiConnection, input: ProbeInput): Promise<ProbeOutcome> {
+  const chat = conn.opts.endpoint === "chat";
+  const shapes: WireFeatures[] = chat
+    ? [
+        { tokenIdPrompts: false, extensions: true },
+        { tokenIdPrompts: false, extensions: false },
+      ]
+    : [
+        { tokenIdPrompts: true, extensions: true },
+        { tokenIdPrompts: true, extensions: false },
+        { tokenIdPrompts: false, extensions: true },
+        { tokenIdPrompts: false, extensions: false },
+      ];
+  const notes: string[] = [];
+  for (const shape of shapes) {
+    const body = requestBody({
+      endpoint: conn.opts.endpoint,
+      model: input.model,
+      prompt: shape.tokenIdPrompts ? input.probeIds : input.probeText,
+      maxTokens: 1,
+      ignoreEos: true,
+      temperature: 0,
+      extensions: shape.extensions,
+    });
+    const r = await attempt(conn, body);
+    if (r.ok) {
+      reportFallbacks(shape, chat, notes);
+      return { ...shape, notes };
+    }
+    if (r.status >= 500 || r.status === 401 || r.status === 403 || r.status === 404) {
+      throw new EngineError(`${conn.url} answered HTTP ${r.status} to a 1-token probe: ${r.message}`);
+    }
+    notes.push(`${describe(shape)} refused (HTTP ${r.status}: ${r.message})`);
+  }
+  throw new EngineError(`${conn.url} refused every request shape: ${notes.join("; ")}`);
+}
+
+function describe(s: WireFeatures): string {
+  return `${s.tokenIdPrompts ? "token-id prompt" : "text prompt"} ${s.extensions ? "with" : "without"} ignore_eos/min_tokens/continuous_usage_stats`;
+}
+
+function reportFallbacks(shape: WireFeatures, chat: boolean, notes: readonly string[]): void {
+  for (const n of notes) log.info(`Server probe: ${n}`);
+  if (!chat && !shape.tokenIdPrompts) {
+    log.warn(
+      "The server does not take token-id prompts: sending text (the dataset's prompt, else its ids decoded); " +
+        "the server's input token count may differ from the dataset's.",
+    );
+  }
+  if (!shape.extensions) {
+    log.warn(
+      "The server refused ignore_eos/min_tokens: requests may stop at EOS before output_tokens, " +
+        "and tokens per chunk come from final usage only.",
+    );
+  }
+}

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { SseReader } from "./sse.ts";
+import { StreamAccumulator } from "./stream.ts";
+
+function collect(parts: Array<string | Uint8Array>): { events: Array<[string, number]>; bad: string[] } {
+  const events: Array<[string, number]> = [];
+  const bad: string[] = [];
+  const r = new SseReader({ onData: (d, t) => events.push([d, t]), onMalformed: (m) => bad.push(m) });
+  for (const [i, p] of parts.entries())
+    r.feed(typeof p === "string" ? new TextEncoder().encode(p) : p, i + 1);
+  r.end(99);
+  return { events, bad };
+}
+
+describe("SseReader", () => {
+  test("CRLF, CR, comments, multi-line data, BOM; each event stamped with its read", () => {
+    const { events, bad } = collect([
+      "\uFEFF: keep-alive\r\ndata: a\r\n\r\ndata: b\rdata: c\r\r",
+      "data: [DONE]\n\n",
+    ]);
+    assert.deepEqual(events, [
+      ["a", 1],
+      // A read ending in CR may be followed by LF: the event completes with the next read.
+      ["b\nc", 2],
+      ["[DONE]", 2],
+    ]);
+    assert.deepEqual(bad, []);
+  });
+
+  test("an event split across reads, and a UTF-8 character split across reads", () => {
+    const bytes = new TextEncoder().encode('data: {"t":"é"}\n\n');
+    const cut = bytes.indexOf(0xc3) + 1; // inside the two-byte é
+    const { events } = collect([bytes.slice(0, cut), bytes.slice(cut)]);
+    assert.deepEqual(events, [['{"t":"é"}', 2]]);
+  });
+
+  test("a last event without its blank line is still delivered at end of body", () => {
+    const { events } = collect(["data: x\n\ndata: [DONE]"]);
+    assert.deepEqual(
+      events.map((e) => e[0]),
+      ["x", "[DONE]"],
+    );
+    assert.equal(events[1]![1], 99);
+  });
+
+  test("a line that is not SSE is reported as malformed", () => {
+    const { bad } = collect(['{"error": "not sse"}\n\n']);
+    assert.equal(bad.length, 1);
+    assert.match(bad[0]!, /^unknown-field/);
+  });
+});
+
+describe("StreamAccumulator", () => {
+  test("completions: text chunks, continuous usage deltas, final usage, [DONE]", () => {
+    const a = new StreamAccumulator(false);
+    a.onData('{"choices":[{"text":"ab","finish_reason":null}],"usage":{"completion_tokens":2}}', 10);
+    a.onData('{"choices":[{"text":"","finish_reason":null}],"usage":{"completion_tokens":2}}', 15);
+    a.onData('{"choices":[{"text":"c","finish_reason":"length"}],"usage":{"completion_tokens":3}}', 20);
+    a.onData('{"choices":[],"usage":{"completion_tokens":3}}', 21);
+    a.onData("[DONE]", 22);
+    assert.equal(a.settle(), undefined);
+    assert.equal(a.text(), "abc");
+    assert.equal(a.firstNs, 10);
+    assert.deepEqual(a.chunkTimesNs, [10, 20]);
+    assert.deepEqual(a.tokensPerChunk(), [2, 1]);
+    assert.equal(a.serverTokens, 3);
+    assert.equal(a.finishReason, "length");
+  });
+
+  test("chat: role prelude and empty deltas are not chunks; reasoning text is output", () => {
+    const a = new StreamAccumulator(true);
+    a.onData('{"choices":[{"delta":{"role":"assistant"}}]}', 1);
+    a.onData('{"choices":[{"delta":{"reasoning_content":"hm"}}]}', 2);
+    a.onData('{"choices":[{"delta":{"content":"ok"},"finish_reason":"stop"}]}', 3);
+    a.onData("[DONE]", 4);
+    assert.equal(a.settle(), undefined);
+    assert.equal(a.firstNs, 2);
+    assert.equal(a.text(), "hmok");
+    assert.equal(a.tokensPerChunk(), undefined); // no usage per chunk
+    assert.equal(a.serverTokens, undefined);
+  });
+
+  test("an error event mid-stream is a stream_error; later events are ignored", () => {
+    const a = new StreamAccumulator(false);
+    a.onData('{"choices":[{"text":"a"}]}', 1);
+    a.onData('{"error":{"message":"out of KV cache","code":500}}', 2);
+    a.onData('{"choices":[{"text":"b"}]}', 3);
+    assert.equal(a.settle(), "stream_error: out of KV cache");
+    assert.equal(a.text(), "a");
+  });
+
+  test("nothing produced is empty_response; no [DONE] and no finish is incomplete_stream", () => {
+    const empty = new StreamAccumulator(false);
+    empty.onData("[DONE]", 1);
+    assert.equal(empty.settle(), "empty_response: no output tokens");
+    const cut = new StreamAccumulator(false);
+    cut.onData('{"choices":[{"text":"a"}]}', 1);
+    assert.match(cut.settle()!, /^incomplete_stream: ended without \[DONE\] after 1 chunks$/);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * What one streamed completion said, event by event: content chunks with their arrival times, the server's
+ * output-token count (per chunk with continuous usage, else from the final usage event), the finish reason,
+ * and the first thing that went wrong. The TTFT anchor is the first chunk that carries output (text, or
+ * reasoning text, or a usage increase): role-only preludes and keep-alive events do not count.
+ */
+
+/** A request's outcome as a short reason code, or undefined on success. */
+export type FailureCode =
+  | "malformed_sse"
+  | "stream_error"
+  | "incomplete_stream"
+  | "empty_response"
+  | "connection_reset"
+  | "connection_refused"
+  | "connection_error"
+  | "timeout";
+
+interface Choice {
+  text?: unknown;
+  delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown };
+  finish_reason?: unknown;
+}
+
+export class StreamAccumulator {
+  readonly chunkTimesNs: number[] = [];
+  /** Tokens of each content chunk, from continuous usage; abandoned when any content chunk lacks usage. */
+  readonly chunkTokens: number[] = [];
+  private continuous = true;
+  private readonly parts: string[] = [];
+  firstNs: number | undefined;
+  /** Cumulative `usage.completion_tokens` last seen. */
+  serverTokens: number | undefined;
+  finishReason: string | undefined;
+  sawDone = false;
+  failure: string | undefined;
+
+  constructor(private readonly chat: boolean) {}
+
+  onData(data: string, timeNs: number): void {
+    if (this.failure !== undefined) return;
+    if (data === "[DONE]") {
+      this.sawDone = true;
+      return;
+    }
+    let msg: { choices?: unknown; usage?: { completion_tokens?: unknown } | null; error?: unknown };
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      this.fail("malformed_sse", `data is not JSON: '${data.slice(0, 80)}'`);
+      return;
+    }
+    if (typeof msg !== "object" || msg === null) {
+      this.fail("malformed_sse", `data is not a JSON object: '${data.slice(0, 80)}'`);
+      return;
+    }
+    if (msg.error !== undefined && msg.error !== null) {
+      this.fail("stream_error", errorMessage(msg.error));
+      return;
+    }
+    const choice = Array.isArray(msg.choices) ? (msg.choices[0] as Choice | undefined) : undefined;
+    let text = "";
+    if (choice) {
+      text = this.chat ? deltaText(choice) : typeof choice.text === "string" ? choice.text : "";
+      if (typeof choice.finish_reason === "string") this.finishReason = choice.finish_reason;
+    }
+    const usage = msg.usage?.completion_tokens;
+    this.apply(choice !== undefined, text, typeof usage === "number" ? usage : undefined, timeNs);
+  }
+
+  private apply(hasChoice: boolean, text: string, usage: number | undefined, timeNs: number): void {
+    let delta: number | undefined;
+    if (usage !== undefined) {
+      delta = usage - (this.serverTokens ?? 0);
+      this.serverTokens = usage;
+    }
+    if (!hasChoice || (text.length === 0 && !(delta !== undefined && delta > 0))) return;
+    if (this.firstNs === undefined) this.firstNs = timeNs;
+    this.chunkTimesNs.push(timeNs);
+    if (delta !== undefined && this.continuous) this.chunkTokens.push(delta);
+    else this.continuous = false;
+    if (text.length > 0) this.parts.push(text);
+  }
+
+  /** Tokens per content chunk when the server counted every chunk, else undefined. */
+  tokensPerChunk(): number[] | undefined {
+    return this.continuous &&
+      this.chunkTokens.length === this.chunkTimesNs.length &&
+      this.chunkTokens.length > 0
+      ? this.chunkTokens
+      : undefined;
+  }
+
+  text(): string {
+    return this.parts.join("");
+  }
+
+  fail(code: FailureCode, detail?: string): void {
+    if (this.failure === undefined) this.failure = detail ? `${code}: ${detail}` : code;
+  }
+
+  /** The outcome once the body has ended cleanly: a failure reason or undefined. */
+  settle(): string | undefined {
+    if (this.failure !== undefined) return this.failure;
+    const produced = this.chunkTimesNs.length > 0 || (this.serverTokens ?? 0) > 0;
+    if (!this.sawDone && this.finishReason === undefined) {
+      this.fail("incomplete_stream", `ended without [DONE] after ${this.chunkTimesNs.length} chunks`);
+    } else if (!produced) {
+      this.fail("empty_response", "no output tokens");
+    }
+    return this.failure;
+  }
+}
+
+function deltaText(choice: Choice): string {
+  const d = choice.delta;
+  if (!d) return "";
+  let s = typeof d.content === "string" ? d.content : "";
+  // Reasoning text is output the server generated and bills as completion tokens.
+  if (typeof d.reasoning_content === "string") s += d.reasoning_content;
+  else if (typeof d.reasoning === "string") s += d.reasoning;
+  return s;
+}
+
+export function errorMessage(err: unknown): string {
+  if (typeof err === "string") return err.slice(0, 200);
+  if (typeof err === "object" && err !== null) {
+    const m = (err as { message?: unknown }).message;
+    if (typeof m === "string") return m.slice(0, 200);
+  }
+  return JSON.stringify(err).slice(0, 200);
+}

@@ -1,0 +1,246 @@
+/**
+ * Load generation over any `Engine`: offline (everything at once, trtllm-bench's throughput mode), a request
+ * rate with Poisson/gamma arrivals, a concurrency cap on either, and a duration bound. Each request records
+ * when it was due (`scheduledNs`), when it was sent (`startNs`, after its concurrency slot), its first token,
+ * optionally every chunk, and its end. The schedule is absolute (t0 + offset), so late timers never drift the
+ * rate; lateness and slot waits both show up as queueing (start − scheduled).
+ */
+import type { DatasetRequest } from "../dataset/types.ts";
+import type { Engine, GenerationResult, TokenSink } from "../engine/types.ts";
+import type { RequestRecord } from "../metrics/record.ts";
+import { nowNs } from "../util/clock.ts";
+import { log } from "../util/log.ts";
+import { arrivalOffsetsNs, type RateSpec } from "./arrivals.ts";
+import { DEFAULT_LAG_THRESHOLD_MS, type EventLoopLag, startLagMonitor } from "./event-loop-lag.ts";
+import { Semaphore } from "./semaphore.ts";
+
+export interface LoadShape {
+  /** undefined: offline, every request due at t0. */
+  rate?: RateSpec | undefined;
+  /** Max requests in flight; <= 0 unlimited. */
+  concurrency: number;
+  /** Stop issuing requests this many seconds after the start; requests already sent run to completion. */
+  durationS?: number | undefined;
+}
+
+export interface LoadOptions {
+  streaming: boolean;
+  /** undefined: EOS ignored, exactly output_tokens per request. */
+  eosId: number | undefined;
+  /** Keep generated ids on the records (for --output_json / --request_json). */
+  keepOutputIds: boolean;
+  /** Record the arrival time of every chunk on the records (costs one number per chunk). */
+  keepChunkTimes?: boolean | undefined;
+  /** Aborting stops issuing and cancels requests in flight; the result then covers finished requests only. */
+  signal?: AbortSignal | undefined;
+  onRecord?: ((record: RequestRecord) => void) | undefined;
+  /** Label for log lines ("warmup" or "benchmark"). */
+  label?: string | undefined;
+  /** Event-loop lag p99 above which the client is reported as the bottleneck (ms). */
+  lagThresholdMs?: number | undefined;
+  /** Log a warning when the lag passes the threshold (default true; warmup runs turn it off). */
+  warnOnLag?: boolean | undefined;
+}
+
+export interface LoadSummary {
+  shape: "offline" | "rate";
+  /** Requested rate (req/s) and burstiness; undefined for offline runs. */
+  requestRate: number | undefined;
+  burstiness: number | undefined;
+  concurrency: number;
+  durationS: number | undefined;
+  /** Requests handed to the engine. */
+  issued: number;
+  /** Requests that finished (successfully or not) and are in `records`. */
+  completed: number;
+  /** In flight when the run was interrupted; cancelled and left out of the records. */
+  cancelled: number;
+  /** Never sent (interrupted, or past the duration bound). */
+  notIssued: number;
+  interrupted: boolean;
+  /** The duration bound stopped issuing before the dataset ran out. */
+  durationReached: boolean;
+  /** Wall time of the measured window: first due time to last completion (s). */
+  wallSeconds: number;
+  eventLoopLag: EventLoopLag;
+}
+
+export interface LoadResult {
+  /** Finished requests in dataset order (interrupted runs: cancelled ones left out). */
+  records: RequestRecord[];
+  submission: { count: number; seconds: number; rate: number };
+  summary: LoadSummary;
+}
+
+/** Resolves at `targetNs` or later (never earlier), or at once when the signal aborts. */
+async function sleepUntil(targetNs: number, signal: AbortSignal | undefined): Promise<void> {
+  // Timers have millisecond granularity against a cached loop clock and may fire early: wait again if so.
+  while (nowNs() < targetNs && !signal?.aborted) await sleepOnce(targetNs, signal);
+}
+
+function sleepOnce(targetNs: number, signal: AbortSignal | undefined): Promise<void> {
+  const ms = Math.ceil((targetNs - nowNs()) / 1e6);
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function toRecord(
+  req: DatasetRequest,
+  result: GenerationResult,
+  scheduledNs: number,
+  startNs: number,
+  opts: LoadOptions,
+  chunkNs: number[] | undefined,
+): RequestRecord {
+  return {
+    id: String(req.taskId),
+    numInputTokens: req.inputIds.length,
+    // The server's own count wins over the client's re-tokenization of its text (both are kept below).
+    numOutputTokens: result.serverOutputTokens ?? result.outputIds.length,
+    scheduledNs,
+    startNs,
+    // Without streaming the client only sees the end of the request: no first-token time exists.
+    firstTokenNs: opts.streaming && result.firstTokenNs !== undefined ? result.firstTokenNs : -1,
+    endNs: result.endNs,
+    decodeIterations: result.decodeIterations,
+    requestedOutputTokens: req.outputTokens,
+    error:
+      result.finishReason === "error" || result.finishReason === "cancelled"
+        ? (result.error ?? result.finishReason)
+        : undefined,
+    ...(opts.keepOutputIds ? { outputIds: result.outputIds } : {}),
+    ...(chunkNs ? { chunkNs } : {}),
+    ...(result.draftTokens !== undefined ? { draftTokens: result.draftTokens } : {}),
+    ...(result.acceptedDraftTokens !== undefined ? { acceptedDraftTokens: result.acceptedDraftTokens } : {}),
+    ...(result.serverOutputTokens !== undefined ? { serverOutputTokens: result.serverOutputTokens } : {}),
+    ...(result.clientOutputTokens !== undefined ? { clientOutputTokens: result.clientOutputTokens } : {}),
+    ...(result.outputText !== undefined ? { outputText: result.outputText } : {}),
+    ...(result.chunkTimesNs !== undefined ? { chunkTimesNs: result.chunkTimesNs } : {}),
+    ...(result.chunkTokenCounts !== undefined ? { chunkTokens: result.chunkTokenCounts } : {}),
+  };
+}
+
+export async function runLoad(
+  engine: Engine,
+  requests: readonly DatasetRequest[],
+  shape: LoadShape,
+  opts: LoadOptions,
+): Promise<LoadResult> {
+  const n = requests.length;
+  const offsets = shape.rate ? arrivalOffsetsNs(n, shape.rate) : new Float64Array(n);
+  const sem = new Semaphore(shape.concurrency);
+  const slots: Array<RequestRecord | undefined> = new Array(n);
+  const { signal } = opts;
+  const lag = startLagMonitor(opts.lagThresholdMs ?? DEFAULT_LAG_THRESHOLD_MS);
+  const t0 = nowNs();
+  const deadlineNs = shape.durationS !== undefined ? t0 + shape.durationS * 1e9 : Number.POSITIVE_INFINITY;
+  let issued = 0;
+  let cancelled = 0;
+  let durationReached = false;
+  const tasks: Array<Promise<void>> = [];
+
+  const stopIssuing = (): boolean => {
+    if (signal?.aborted) return true;
+    if (nowNs() >= deadlineNs) {
+      durationReached = true;
+      return true;
+    }
+    return false;
+  };
+
+  const runOne = async (index: number, scheduledNs: number): Promise<void> => {
+    const req = requests[index]!;
+    const wait = sem.acquire();
+    if (wait) await wait;
+    try {
+      // A request that waited for its slot past an interrupt or the duration bound is never sent.
+      if (stopIssuing()) return;
+      issued++;
+      const chunkNs = opts.keepChunkTimes ? ([] as number[]) : undefined;
+      const sink: TokenSink | undefined = chunkNs
+        ? {
+            onTokens(_tokens, timeNs) {
+              chunkNs.push(timeNs);
+            },
+          }
+        : undefined;
+      const startNs = nowNs();
+      const result = await engine.generate(
+        {
+          id: String(req.taskId),
+          inputIds: req.inputIds,
+          prompt: req.prompt,
+          maxTokens: req.outputTokens,
+          eosId: opts.eosId,
+          streaming: opts.streaming,
+        },
+        sink,
+        signal,
+      );
+      // Interrupted mid-flight: not a failure of the engine, so not a record (backends may report it as an error).
+      if (signal?.aborted && (result.finishReason === "cancelled" || result.finishReason === "error")) {
+        cancelled++;
+        return;
+      }
+      const record = toRecord(req, result, scheduledNs, startNs, opts, chunkNs);
+      slots[index] = record;
+      opts.onRecord?.(record);
+    } finally {
+      sem.release();
+    }
+  };
+
+  for (let i = 0; i < n; i++) {
+    const due = t0 + offsets[i]!;
+    if (due > nowNs()) await sleepUntil(due, signal);
+    if (signal?.aborted) break;
+    if (due >= deadlineNs) {
+      durationReached = true;
+      break;
+    }
+    tasks.push(runOne(i, due));
+  }
+  const seconds = (nowNs() - t0) / 1e9;
+  const rate = seconds > 0 ? tasks.length / seconds : Number.POSITIVE_INFINITY;
+  log.info(
+    `Request submission complete. [count=${tasks.length}, time=${seconds.toFixed(4)}s, rate=${rate.toFixed(2)} req/s]`,
+  );
+  await Promise.all(tasks);
+  const wallSeconds = (nowNs() - t0) / 1e9;
+  const records = slots.filter((r): r is RequestRecord => r !== undefined);
+  const interrupted = signal?.aborted === true;
+  const summary: LoadSummary = {
+    shape: shape.rate ? "rate" : "offline",
+    requestRate: shape.rate?.rate,
+    burstiness: shape.rate?.burstiness,
+    concurrency: shape.concurrency,
+    durationS: shape.durationS,
+    issued,
+    completed: records.length,
+    cancelled,
+    notIssued: n - issued,
+    interrupted,
+    durationReached,
+    wallSeconds,
+    eventLoopLag: lag.stop(opts.warnOnLag ?? true),
+  };
+  if (interrupted) {
+    log.warn(
+      `${opts.label ?? "Run"} interrupted: ${records.length} finished, ${cancelled} cancelled in flight, ` +
+        `${summary.notIssued} never sent.`,
+    );
+  } else if (durationReached) {
+    log.info(`Duration bound of ${shape.durationS}s reached: ${summary.notIssued} request(s) not sent.`);
+  }
+  return { records, submission: { count: tasks.length, seconds, rate }, summary };
+}
