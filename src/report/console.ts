@@ -228,7 +228,7 @@ function tokenSourcesLines(stats: ReportInput["stats"]): string {
     const sign = c.difference > 0 ? "+" : "";
     out += rows(50, [
       ["Output tokens by server usage (requests):", `${c.serverOutputTokens} (${c.serverCounted})`],
-      ["Output tokens by client tokenizer (requests):", `${c.clientOutputTokens} (${c.clientCounted})`],
+      ["Output tokens counted by the client (requests):", `${c.clientOutputTokens} (${c.clientCounted})`],
       [
         "Server − client tokens (requests differing):",
         `${sign}${c.difference} (${c.differingRequests} of ${c.bothCounted})`,

@@ -16,6 +16,11 @@ export async function countClientTokens(
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     if (r.outputText === undefined) continue;
+    if (r.clientOutputTokens !== undefined) {
+      // Counted from the ids the server streamed.
+      delete r.outputText;
+      continue;
+    }
     const ids = tokenizer.encode(r.outputText, { addSpecialTokens: false });
     r.clientOutputTokens = ids.length;
     if (r.serverOutputTokens === undefined && r.error === undefined) r.numOutputTokens = ids.length;

@@ -159,6 +159,13 @@ export class OpenAiEngine implements Engine {
     };
     if (acc.serverTokens !== undefined) result.serverOutputTokens = acc.serverTokens;
     if (perChunk) result.chunkTokenCounts = perChunk;
+    // Ids sent with the chunks are counted as received; re-tokenizing text is the fallback (and does not
+    // round-trip for every output, e.g. a dummy-weight model's).
+    const ids = acc.receivedIds();
+    if (ids) {
+      result.outputIds = ids;
+      result.clientOutputTokens = ids.length;
+    }
     return result;
   }
 

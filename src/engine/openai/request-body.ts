@@ -37,6 +37,9 @@ export function requestBody(b: BodyInput): string {
   body["stream_options"] = b.extensions
     ? { include_usage: true, continuous_usage_stats: true }
     : { include_usage: true };
+  // vLLM's extension (llm-bench serve has it too): each chunk carries its token ids, so the client counts the
+  // tokens it received instead of re-tokenizing text.
+  if (b.extensions && b.endpoint === "completions") body["return_token_ids"] = true;
   if (b.extensions && b.ignoreEos) {
     body["ignore_eos"] = true;
     body["min_tokens"] = b.maxTokens;

@@ -18,6 +18,8 @@ export type FailureCode =
 
 interface Choice {
   text?: unknown;
+  /** vLLM's `return_token_ids` extension (llm-bench serve sends it too): the ids behind this chunk's text. */
+  token_ids?: unknown;
   delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown };
   finish_reason?: unknown;
 }
@@ -32,6 +34,9 @@ export class StreamAccumulator {
   /** Cumulative `usage.completion_tokens` last seen. */
   serverTokens: number | undefined;
   finishReason: string | undefined;
+  /** Output ids the server sent with its chunks (`token_ids`), when it sent them for every content chunk. */
+  readonly ids: number[] = [];
+  private idsComplete = true;
   sawDone = false;
   failure: string | undefined;
 
@@ -65,7 +70,17 @@ export class StreamAccumulator {
       if (typeof choice.finish_reason === "string") this.finishReason = choice.finish_reason;
     }
     const usage = msg.usage?.completion_tokens;
+    if (choice && this.idsComplete) {
+      const ids = choice.token_ids;
+      if (Array.isArray(ids)) for (const id of ids) this.ids.push(id as number);
+      else if (text.length > 0) this.idsComplete = false;
+    }
     this.apply(choice !== undefined, text, typeof usage === "number" ? usage : undefined, timeNs);
+  }
+
+  /** The ids the client received, when every content chunk carried them; else undefined (count by re-tokenizing). */
+  receivedIds(): number[] | undefined {
+    return this.idsComplete && this.ids.length > 0 ? this.ids : undefined;
   }
 
   private apply(hasChoice: boolean, text: string, usage: number | undefined, timeNs: number): void {
