@@ -1,15 +1,13 @@
-import { setMaxListeners } from "node:events";
 import { type Command, Option } from "commander";
 import { runLatency } from "../../benchmarks/latency.ts";
 import type { SpeculativeMode } from "../../engine/embedded/speculative/speculator.ts";
 import { BACKENDS } from "../../engine/registry.ts";
-import { InterruptedError } from "../../errors.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
-import { log } from "../../util/log.ts";
 import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
+import { given, withInterrupt } from "../run-support.ts";
 
 interface LatencyFlags {
   engine_dir?: string;
@@ -32,11 +30,6 @@ interface LatencyFlags {
   max_draft_len?: number;
   ngram_size?: number;
   threads?: number;
-}
-
-/** Only values the user typed count as "given": the YAML may set the rest (CLI wins on conflicts). */
-function given<K extends keyof LatencyFlags>(cmd: Command, flags: LatencyFlags, key: K) {
-  return cmd.getOptionValueSource(key) === "cli" ? flags[key] : undefined;
 }
 
 export function registerLatency(program: Command): void {
@@ -98,16 +91,8 @@ export function registerLatency(program: Command): void {
     .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1))
     .action(async (flags: LatencyFlags & OpenAiFlags, cmd: Command) => {
       const env = benchEnv(cmd);
-      const abort = new AbortController();
-      setMaxListeners(0, abort.signal);
-      const onSigint = () => {
-        if (abort.signal.aborted) process.exit(130);
-        log.warn("Interrupted: cancelling in-flight requests.");
-        abort.abort();
-      };
-      process.on("SIGINT", onSigint);
-      try {
-        await runLatency({
+      await withInterrupt((signal) =>
+        runLatency({
           backend: flags.backend,
           model: env.model,
           modelPath: env.modelPath,
@@ -138,12 +123,8 @@ export function registerLatency(program: Command): void {
           allowFailures: flags.allow_failures,
           out: (text) => process.stdout.write(text),
           progress: createProgress(),
-          signal: abort.signal,
-        });
-        if (abort.signal.aborted)
-          throw new InterruptedError("interrupted by SIGINT; the report covers finished requests");
-      } finally {
-        process.off("SIGINT", onSigint);
-      }
+          signal,
+        }),
+      );
     });
 }

@@ -1,12 +1,11 @@
-import { setMaxListeners } from "node:events";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { runSweep, type SweepAxis } from "../../benchmarks/sweep.ts";
 import { BACKENDS } from "../../engine/registry.ts";
-import { InterruptedError, UsageError } from "../../errors.ts";
+import { UsageError } from "../../errors.ts";
 import { checkSloStreaming, parseSlo } from "../../metrics/goodput.ts";
-import { log } from "../../util/log.ts";
 import { benchEnv } from "../env.ts";
 import { floatArg, intArg } from "../parsers.ts";
+import { withInterrupt } from "../run-support.ts";
 
 interface SweepFlags {
   engine_dir?: string;
@@ -98,15 +97,8 @@ export function registerSweep(program: Command): void {
       const slo = flags.slo ? parseSlo(flags.slo, "--slo") : undefined;
       // Sweeps always stream: the table and the SLOs need TTFT and TPOT.
       if (slo) checkSloStreaming(slo, true, "--slo");
-      const abort = new AbortController();
-      setMaxListeners(0, abort.signal);
-      const onSigint = () => {
-        log.warn("Interrupted: cancelling in-flight requests.");
-        abort.abort();
-      };
-      process.once("SIGINT", onSigint);
-      try {
-        await runSweep({
+      await withInterrupt((signal) =>
+        runSweep({
           base: {
             backend: flags.backend,
             model: env.model,
@@ -125,7 +117,7 @@ export function registerSweep(program: Command): void {
             eosId: flags.eos_id,
             extraLlmApiOptions: flags.extra_llm_api_options,
             threads: flags.threads,
-            signal: abort.signal,
+            signal,
           },
           axis,
           values,
@@ -135,10 +127,7 @@ export function registerSweep(program: Command): void {
           outputDir: flags.output_dir,
           html: flags.html,
           out: (text) => process.stdout.write(text),
-        });
-        if (abort.signal.aborted) throw new InterruptedError("interrupted by SIGINT");
-      } finally {
-        process.off("SIGINT", onSigint);
-      }
+        }),
+      );
     });
 }

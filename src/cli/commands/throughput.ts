@@ -1,14 +1,13 @@
-import { setMaxListeners } from "node:events";
 import { type Command, Option } from "commander";
 import { runThroughput } from "../../benchmarks/throughput.ts";
 import { BACKENDS } from "../../engine/registry.ts";
-import { InterruptedError, UsageError } from "../../errors.ts";
+import { UsageError } from "../../errors.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
-import { log } from "../../util/log.ts";
 import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
+import { given, withInterrupt } from "../run-support.ts";
 
 interface ThroughputFlags extends OpenAiFlags {
   engine_dir?: string;
@@ -36,15 +35,6 @@ interface ThroughputFlags extends OpenAiFlags {
   enable_chunked_context?: boolean;
   scheduler_policy?: "guaranteed_no_evict" | "max_utilization";
   threads?: number;
-}
-
-/** Only values the user typed count as "given": the YAML may set the rest (CLI wins on conflicts). */
-function given<K extends keyof ThroughputFlags>(
-  cmd: Command,
-  flags: ThroughputFlags,
-  key: K,
-): ThroughputFlags[K] | undefined {
-  return cmd.getOptionValueSource(key) === "cli" ? flags[key] : undefined;
 }
 
 export function registerThroughput(program: Command): void {
@@ -114,20 +104,8 @@ export function registerThroughput(program: Command): void {
       }
       if (!(flags.burstiness > 0)) throw new UsageError("--burstiness must be > 0");
       const chunked = flags.disable_chunked_context ? false : flags.enable_chunked_context ? true : undefined;
-      const abort = new AbortController();
-      // Every in-flight request listens on this one signal.
-      setMaxListeners(0, abort.signal);
-      const onSigint = () => {
-        // A second Ctrl-C quits at once, without the partial report.
-        if (abort.signal.aborted) process.exit(130);
-        log.warn("Interrupted: cancelling in-flight requests.");
-        abort.abort();
-      };
-      // `on`, not `once`: a dependency's signal-exit handler re-raises SIGINT (killing the process) when it
-      // finds no other listener left, which `once` would arrange before the partial report is written.
-      process.on("SIGINT", onSigint);
-      try {
-        await runThroughput({
+      await withInterrupt((signal) =>
+        runThroughput({
           backend: flags.backend,
           model: env.model,
           modelPath: env.modelPath,
@@ -161,12 +139,8 @@ export function registerThroughput(program: Command): void {
           allowFailures: flags.allow_failures,
           out: (text) => process.stdout.write(text),
           progress: createProgress(),
-          signal: abort.signal,
-        });
-        if (abort.signal.aborted)
-          throw new InterruptedError("interrupted by SIGINT; the report covers finished requests");
-      } finally {
-        process.off("SIGINT", onSigint);
-      }
+          signal,
+        }),
+      );
     });
 }

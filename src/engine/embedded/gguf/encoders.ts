@@ -39,7 +39,7 @@ export function encodeQ8_0(src: Float32Array): Uint8Array {
     let amax = 0;
     for (let j = 0; j < 32; j++) {
       const a = Math.abs(src[base + j]!);
-      amax = a > amax ? a : amax;
+      amax = Math.max(amax, a);
     }
     const d = fround(amax / 127);
     const id = d !== 0 ? fround(1 / d) : 0;
