@@ -22,7 +22,8 @@ interface CellResult {
   delivery_ms: { p50: number; p99: number };
 }
 
-const HERE = fileURLToPath(new URL(".", import.meta.url));
+// The server and the Python client are plain files next to the sources, also when this runs compiled from dist/.
+const HERE = fileURLToPath(new URL(".", import.meta.url)).replace(/dist[\\/]bench[\\/]$/, "bench/");
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
