@@ -1,8 +1,8 @@
 import { type Command, Option } from "commander";
 import { runThroughput } from "../../benchmarks/throughput.ts";
-import { BACKENDS } from "../../engine/registry.ts";
 import { UsageError } from "../../errors.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
+import { addEngineAndDatasetFlags, addOutputFlags } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
@@ -38,34 +38,11 @@ interface ThroughputFlags extends OpenAiFlags {
 }
 
 export function registerThroughput(program: Command): void {
-  addOpenAiFlags(program.command("throughput"))
+  const cmd = addEngineAndDatasetFlags(program.command("throughput"));
+  cmd
     .description("Max-throughput benchmark: submit the whole dataset at once under in-flight batching.")
-    .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
-    .addOption(
-      new Option("--backend <name>", "engine backend ('pytorch' is accepted as trtllm-bench's name for it)")
-        .choices(Object.keys(BACKENDS))
-        .default("embedded"),
-    )
-    .option(
-      "--extra_llm_api_options, --config <yaml>",
-      "YAML of LLM-API options (CLI flags win on conflicts)",
-    )
     .option("--max_batch_size <n>", "runtime max batch size (default: the engine's)", intArg(1))
     .option("--max_num_tokens <n>", "runtime max tokens per step (default: the engine's)", intArg(1))
-    .option("--max_seq_len <n>", "max ISL+OSL of a request (default: the dataset's longest)", intArg(1))
-    .option(
-      "--kv_cache_free_gpu_mem_fraction <f>",
-      "fraction of free memory the KV cache may take (default 0.90)",
-      floatArg(0, 1),
-    )
-    .requiredOption("--dataset <path>", "JSONL dataset (prepare-dataset's format)")
-    .option(
-      "--eos_id <id>",
-      "stop at this token id; -1 ignores EOS (exactly output_tokens per request)",
-      intArg(-1),
-      -1,
-    )
-    .option("--num_requests <n>", "benchmark at most this many requests; 0 = the whole dataset", intArg(0), 0)
     .option("--warmup <n>", "warmup requests (drawn with replacement, not measured)", intArg(0), 2)
     .option("--concurrency <n>", "max requests in flight; -1 = unlimited", intArg(-1), -1)
     .option(
@@ -82,12 +59,8 @@ export function registerThroughput(program: Command): void {
     )
     .option("--duration <s>", "stop sending requests after this many seconds", floatArg(0))
     .option("--streaming", "stream tokens: enables TTFT / TPOT / GTPS", false)
-    .option("--report_json <path>", "write the statistics as JSON")
     .option("--request_json <path>", "write one record per request as JSON")
     .option("--output_json <path>", "write {request_id: decoded output} as JSON")
-    .option("--iteration_log <path>", "write one JSON line per engine step")
-    .option("--request_log <path>", "write every request's timestamps as JSONL or CSV (by extension)")
-    .option("--goodput <slo...>", "SLOs in ms (ttft:MS tpot:MS e2el:MS): report requests/s meeting all")
     .option("--enable_chunked_context", "split long prompts over several steps (default on)")
     .option("--disable_chunked_context", "a prompt must fit whole in one step")
     .addOption(
@@ -95,9 +68,9 @@ export function registerThroughput(program: Command): void {
         "guaranteed_no_evict",
         "max_utilization",
       ]),
-    )
-    .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1))
-    .action(async (flags: ThroughputFlags & { disable_chunked_context?: boolean }, cmd: Command) => {
+    );
+  addOpenAiFlags(addOutputFlags(cmd)).action(
+    async (flags: ThroughputFlags & { disable_chunked_context?: boolean }, cmd: Command) => {
       const env = benchEnv(cmd);
       if (flags.enable_chunked_context && flags.disable_chunked_context) {
         throw new UsageError("--enable_chunked_context and --disable_chunked_context conflict");
@@ -142,5 +115,6 @@ export function registerThroughput(program: Command): void {
           signal,
         }),
       );
-    });
+    },
+  );
 }

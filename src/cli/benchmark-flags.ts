@@ -1,0 +1,47 @@
+import { type Command, Option } from "commander";
+import { BACKENDS } from "../engine/registry.ts";
+import { floatArg, intArg } from "./parsers.ts";
+
+/** The engine, dataset and memory flags `throughput` and `latency` share (brief §1.3/§1.4). */
+export function addEngineAndDatasetFlags(cmd: Command): Command {
+  return cmd
+    .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
+    .addOption(
+      new Option("--backend <name>", "engine backend ('pytorch' is accepted as trtllm-bench's name for it)")
+        .choices(Object.keys(BACKENDS))
+        .default("embedded"),
+    )
+    .option(
+      "--extra_llm_api_options, --config <yaml>",
+      "YAML of LLM-API options (CLI flags win on conflicts)",
+    )
+    .option("--max_seq_len <n>", "max ISL+OSL of a request (default: the dataset's longest)", intArg(1))
+    .option(
+      "--kv_cache_free_gpu_mem_fraction <f>",
+      "fraction of free memory the KV cache may take (default 0.90)",
+      floatArg(0, 1),
+    )
+    .requiredOption("--dataset <path>", "JSONL dataset (prepare-dataset's format)")
+    .option(
+      "--eos_id <id>",
+      "stop at this token id; -1 ignores EOS (exactly output_tokens per request)",
+      intArg(-1),
+      -1,
+    )
+    .option(
+      "--num_requests <n>",
+      "benchmark at most this many requests; 0 = the whole dataset",
+      intArg(0),
+      0,
+    );
+}
+
+/** The result files both benchmarks write, and llama.cpp's thread count. */
+export function addOutputFlags(cmd: Command): Command {
+  return cmd
+    .option("--report_json <path>", "write the statistics as JSON")
+    .option("--iteration_log <path>", "write one JSON line per engine step")
+    .option("--request_log <path>", "write every request's timestamps as JSONL or CSV (by extension)")
+    .option("--goodput <slo...>", "SLOs in ms (ttft:MS tpot:MS e2el:MS): report requests/s meeting all")
+    .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1));
+}
