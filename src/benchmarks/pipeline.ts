@@ -239,11 +239,12 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
           : undefined,
       durationS: opts.durationS,
     };
+    const keepIds = opts.outputJson !== undefined || opts.requestJson !== undefined;
     const { records, summary } = await runLoad(engine, requests, shape, {
       label: "Benchmark",
       streaming: opts.streaming,
       eosId,
-      keepOutputIds: opts.outputJson !== undefined || opts.requestJson !== undefined,
+      keepOutputIds: keepIds,
       keepChunkTimes: opts.requestJson !== undefined,
       signal: opts.signal,
       onRecord: () => {
@@ -255,7 +256,6 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     opts.progress?.stop();
     measuring = false;
     // HTTP backends return text: tokenized now, outside the measured window.
-    const keepIds = opts.outputJson !== undefined || opts.requestJson !== undefined;
     await countClientTokens(records, tokenizer, keepIds);
     log.info(summary.interrupted ? "Benchmark interrupted: partial report." : "Benchmark complete.");
 
