@@ -134,6 +134,22 @@ async function getLlamaOnce(gpu: "auto" | false, threads: number): Promise<Llama
   return llamaPromise;
 }
 
+/**
+ * Where the embedded engine runs and how much memory is free there for the KV cache: VRAM when node-llama-cpp
+ * has a working GPU backend on this machine (CUDA, Vulkan, Metal), RAM otherwise. Probing the supported GPU
+ * types first avoids loading a GPU binary on CPU-only machines.
+ */
+export async function resolveDevice(threads: number): Promise<{ gpu: "auto" | false; freeBytes: number }> {
+  const { getLlamaGpuTypes } = await import("node-llama-cpp");
+  const { freemem } = await import("node:os");
+  const supported = (await getLlamaGpuTypes("supported")).some((t) => t !== false);
+  if (!supported) return { gpu: false, freeBytes: freemem() };
+  const llama = await getLlamaOnce("auto", threads);
+  if (llama.gpu === false) return { gpu: "auto", freeBytes: freemem() };
+  const vram = await llama.getVramState();
+  return { gpu: "auto", freeBytes: vram.free };
+}
+
 export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<LlamaRuntime> {
   let llama: Llama;
   try {

@@ -2,7 +2,6 @@
  * The embedded backend's factory: an engine directory (or one built from --model with the heuristic, as
  * trtllm-bench's PyTorch flow does), its tokenizer, then llama.cpp with our scheduler.
  */
-import { freemem } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../errors.ts";
 import { parseModelConfig } from "../../model/config-reader.ts";
@@ -13,7 +12,7 @@ import type { EngineInfo } from "../types.ts";
 import { buildEngine } from "./build.ts";
 import { EmbeddedEngine } from "./embedded-engine.ts";
 import { type EngineConfig, readEngineConfig } from "./engine-dir.ts";
-import { nodeLlamaCppVersion } from "./llama-native.ts";
+import { nodeLlamaCppVersion, resolveDevice } from "./llama-native.ts";
 import { defaultThreads, kvBytesPerToken, resolveRuntimeSettings } from "./runtime-settings.ts";
 
 async function engineFor(opts: BackendOptions): Promise<{ dir: string; config: EngineConfig }> {
@@ -50,6 +49,8 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
     async start(dataset) {
       const kvType = lb.kv_cache_type.toUpperCase();
       const rt = opts.runtime;
+      const threads = rt.threads ?? defaultThreads();
+      const device = await resolveDevice(threads);
       const settings = resolveRuntimeSettings({
         engine: {
           maxBatchSize: config.build_config.max_batch_size,
@@ -62,7 +63,7 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
         chunkedContext: rt.enableChunkedContext,
         kvFraction: rt.kvCacheFreeGpuMemFraction,
         // The weights are mapped before the KV cache is allocated; what is left is the KV cache's to take.
-        freeMemoryBytes: Math.max(0, freemem() - lb.gguf_bytes),
+        freeMemoryBytes: Math.max(0, device.freeBytes - lb.gguf_bytes),
         kvBytesPerToken: kvBytesPerToken(
           modelCfg.numAttentionLayers,
           modelCfg.numKeyValueHeads,
@@ -91,7 +92,6 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
         schedulingPolicy: settings.scheduler.policy.toUpperCase(),
         kvCacheFraction: rt.kvCacheFreeGpuMemFraction,
       };
-      const threads = rt.threads ?? defaultThreads();
       const s = settings.scheduler;
       log.info(
         `Embedded engine: max batch ${s.maxBatchSize}, max tokens ${s.maxNumTokens}, KV ${s.kvCacheTokens} tokens, ` +
@@ -102,7 +102,7 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
         info,
         scheduler: s,
         threads,
-        gpu: false,
+        gpu: device.gpu,
         kvCacheType: kvType,
         onIteration: opts.onIteration,
         speculative: opts.speculative,
