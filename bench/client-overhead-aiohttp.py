@@ -68,8 +68,9 @@ async def run(base, conc, total, n, offset):
     connector = aiohttp.TCPConnector(limit=conc, limit_per_host=conc)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        # warmup: open the pool, then drop the server's timestamps
-        await asyncio.gather(*(one(session, sem, url, offset + 10_000_000 + i, n, []) for i in range(conc)))
+        # warmup: open the pool (and as many requests as llm-bench's JIT warmup), then drop the server's timestamps
+        warmup = max(conc, 300)
+        await asyncio.gather(*(one(session, sem, url, offset + 10_000_000 + i, n, []) for i in range(warmup)))
         async with session.get(base + "/stats") as r:
             await r.read()
         cpu0 = time.process_time()

@@ -25,6 +25,9 @@ interface CellResult {
 // The server and the Python client are plain files next to the sources, also when this runs compiled from dist/.
 const HERE = fileURLToPath(new URL(".", import.meta.url)).replace(/dist[\\/]bench[\\/]$/, "bench/");
 
+/** Requests before the measured window, for both clients (at least the concurrency, to open the pool). */
+const WARMUP_REQUESTS = 300;
+
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
@@ -64,7 +67,9 @@ async function child(base: string, conc: number, total: number, tokens: number):
       loraRequest: undefined,
     }));
   const load = { concurrency: conc, streaming: true, eosId: undefined, keepOutputIds: false };
-  await runOffline(engine, reqs(10_000_000, conc), load); // warmup: open the pool, JIT
+  // Warmup: open the pool, and run enough requests for V8 to optimize the hot paths. With only `conc` of them
+  // the 1-stream cell measured mostly unoptimized code (~2.5 ms per request cold vs ~0.8 ms warm).
+  await runOffline(engine, reqs(10_000_000, Math.max(conc, WARMUP_REQUESTS)), load);
   await (await request(`${base}/stats`)).body.text();
   const profile = process.env["CLIENT_OVERHEAD_PROFILE"];
   const session = profile ? new (await import("node:inspector/promises")).Session() : undefined;
