@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { computeDatasetMetadata } from "../dataset/stats.ts";
 import type { EngineInfo } from "../engine/types.ts";
+import { FAKE_ENGINE_INFO } from "../load/fake-engine.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { computeStatistics } from "../metrics/statistics.ts";
 import { writeReportJson } from "../report/json.ts";
@@ -13,24 +14,7 @@ import type { BenchmarkOptions, BenchmarkResult } from "./pipeline.ts";
 import { runSweep, searchMaxRate } from "./sweep.ts";
 
 const MS = 1e6;
-const engine: EngineInfo = {
-  backend: "fake",
-  model: "m",
-  modelPath: undefined,
-  engineDir: undefined,
-  version: "0",
-  dtype: "float16",
-  kvCacheDtype: "f16",
-  quantization: "None",
-  maxInputLength: undefined,
-  maxSequenceLength: undefined,
-  tpSize: 1,
-  ppSize: 1,
-  maxBatchSize: undefined,
-  maxNumTokens: undefined,
-  schedulingPolicy: undefined,
-  kvCacheFraction: undefined,
-};
+const engine: EngineInfo = { ...FAKE_ENGINE_INFO, model: "m", version: "0", kvCacheDtype: "f16" };
 
 /**
  * A fake benchmark: 4 requests of 11 tokens whose TTFT is 10 ms × the load value, all in flight together for

@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
 import { BACKENDS } from "../engine/registry.ts";
+import type { BenchEnv } from "./env.ts";
 import { floatArg, intArg } from "./parsers.ts";
 
 /** The engine, dataset and memory flags `throughput` and `latency` share (brief §1.3/§1.4). */
@@ -44,4 +45,30 @@ export function addOutputFlags(cmd: Command): Command {
     .option("--request_log <path>", "write every request's timestamps as JSONL or CSV (by extension)")
     .option("--goodput <slo...>", "SLOs in ms (ttft:MS tpot:MS e2el:MS): report requests/s meeting all")
     .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1));
+}
+
+/** The flags every benchmark command shares (see addEngineAndDatasetFlags), as they appear after parsing. */
+export interface SharedRunFlags {
+  backend: string;
+  engine_dir?: string;
+  dataset: string;
+  num_requests: number;
+  warmup: number;
+  eos_id: number;
+}
+
+/** Global options plus the shared flags, in the shape the benchmark functions take. */
+export function sharedRunOptions(env: BenchEnv, flags: SharedRunFlags) {
+  return {
+    backend: flags.backend,
+    model: env.model,
+    modelPath: env.modelPath,
+    workspace: env.workspace,
+    revision: env.revision,
+    dataset: flags.dataset,
+    engineDir: flags.engine_dir,
+    numRequests: flags.num_requests,
+    warmup: flags.warmup,
+    eosId: flags.eos_id,
+  };
 }

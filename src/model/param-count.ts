@@ -105,20 +105,11 @@ export async function countSafetensorsParams(dir: string): Promise<SafetensorsCo
   return result;
 }
 
-/** Model types whose MLP is up→act→down (no gate projection). */
-const NON_GATED = new Set([
-  "gptj",
-  "falcon",
-  "gpt2",
-  "gpt_neox",
-  "gpt_bigcode",
-  "opt",
-  "bloom",
-  "phi",
-  "starcoder2",
-]);
-/** Model types with LayerNorm (weight + bias) instead of RMSNorm (weight only). */
-const LAYER_NORM = new Set([
+/**
+ * GPT-style model types: an up→act→down MLP (no gate projection) and LayerNorm (weight + bias) instead of RMSNorm.
+ * Every other type is counted as Llama-style (gated MLP, RMSNorm).
+ */
+const GPT_STYLE = new Set([
   "gptj",
   "falcon",
   "gpt2",
@@ -154,7 +145,7 @@ export function estimateParamCount(cfg: ModelConfig): number {
   if (linearBias) attention += qOut + 2 * kvOut + h;
   else if (type === "qwen2" || type === "qwen2_moe") attention += qOut + 2 * kvOut;
 
-  const gated = !NON_GATED.has(type);
+  const gated = !GPT_STYLE.has(type);
   const mlpOf = (inter: number): number => {
     let p = (gated ? 3 : 2) * h * inter;
     if (gptj || (falcon && raw.bias === true) || raw.mlp_bias === true) p += (gated ? 2 : 1) * inter + h;
@@ -172,7 +163,7 @@ export function estimateParamCount(cfg: ModelConfig): number {
     mlp = mlpOf(cfg.intermediateSize);
   }
 
-  const normSize = LAYER_NORM.has(type) ? 2 * h : h;
+  const normSize = GPT_STYLE.has(type) ? 2 * h : h;
   let normsPerLayer = 2;
   if (gptj) normsPerLayer = 1;
   else if (falcon) {

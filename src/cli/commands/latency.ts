@@ -2,7 +2,7 @@ import { type Command, Option } from "commander";
 import { runLatency } from "../../benchmarks/latency.ts";
 import type { SpeculativeMode } from "../../engine/embedded/speculative/speculator.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
-import { addEngineAndDatasetFlags, addOutputFlags } from "../benchmark-flags.ts";
+import { addEngineAndDatasetFlags, addOutputFlags, sharedRunOptions } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { intArg } from "../parsers.ts";
@@ -65,19 +65,10 @@ export function registerLatency(program: Command): void {
     const env = benchEnv(cmd);
     await withInterrupt((signal) =>
       runLatency({
-        backend: flags.backend,
-        model: env.model,
-        modelPath: env.modelPath,
-        workspace: env.workspace,
-        revision: env.revision,
-        dataset: flags.dataset,
-        engineDir: flags.engine_dir,
-        numRequests: flags.num_requests,
-        warmup: flags.warmup,
+        ...sharedRunOptions(env, flags),
         concurrency: flags.concurrency,
         maxSeqLen: given(cmd, flags, "max_seq_len"),
         kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
-        eosId: flags.eos_id,
         extraLlmApiOptions: flags.extra_llm_api_options,
         reportJson: flags.report_json,
         iterationLog: flags.iteration_log,

@@ -3,6 +3,7 @@ import { runSweep, type SweepAxis } from "../../benchmarks/sweep.ts";
 import { BACKENDS } from "../../engine/registry.ts";
 import { UsageError } from "../../errors.ts";
 import { checkSloStreaming, parseSlo } from "../../metrics/goodput.ts";
+import { sharedRunOptions } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { withInterrupt } from "../run-support.ts";
@@ -100,21 +101,12 @@ export function registerSweep(program: Command): void {
       await withInterrupt((signal) =>
         runSweep({
           base: {
-            backend: flags.backend,
-            model: env.model,
-            modelPath: env.modelPath,
-            workspace: env.workspace,
-            revision: env.revision,
-            dataset: flags.dataset,
-            engineDir: flags.engine_dir,
-            numRequests: flags.num_requests,
-            warmup: flags.warmup,
+            ...sharedRunOptions(env, flags),
             concurrency: cap,
             burstiness: flags.burstiness,
             maxBatchSize: flags.max_batch_size,
             maxNumTokens: flags.max_num_tokens,
             streaming: true,
-            eosId: flags.eos_id,
             extraLlmApiOptions: flags.extra_llm_api_options,
             threads: flags.threads,
             signal,

@@ -2,7 +2,7 @@ import { type Command, Option } from "commander";
 import { runThroughput } from "../../benchmarks/throughput.ts";
 import { UsageError } from "../../errors.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
-import { addEngineAndDatasetFlags, addOutputFlags } from "../benchmark-flags.ts";
+import { addEngineAndDatasetFlags, addOutputFlags, sharedRunOptions } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
@@ -79,15 +79,7 @@ export function registerThroughput(program: Command): void {
       const chunked = flags.disable_chunked_context ? false : flags.enable_chunked_context ? true : undefined;
       await withInterrupt((signal) =>
         runThroughput({
-          backend: flags.backend,
-          model: env.model,
-          modelPath: env.modelPath,
-          workspace: env.workspace,
-          revision: env.revision,
-          dataset: flags.dataset,
-          engineDir: flags.engine_dir,
-          numRequests: flags.num_requests,
-          warmup: flags.warmup,
+          ...sharedRunOptions(env, flags),
           concurrency: flags.concurrency,
           requestRate: flags.request_rate > 0 ? flags.request_rate : undefined,
           burstiness: flags.burstiness,
@@ -99,7 +91,6 @@ export function registerThroughput(program: Command): void {
           schedulerPolicy: given(cmd, flags, "scheduler_policy"),
           enableChunkedContext: chunked,
           streaming: flags.streaming,
-          eosId: flags.eos_id,
           extraLlmApiOptions: flags.extra_llm_api_options,
           reportJson: flags.report_json,
           requestJson: flags.request_json,
