@@ -69,7 +69,7 @@ async def run(base, conc, total, n, offset):
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         # warmup: open the pool (and as many requests as llm-bench's JIT warmup), then drop the server's timestamps
-        warmup = max(conc, 300)
+        warmup = max(conc, 1000)
         await asyncio.gather(*(one(session, sem, url, offset + 10_000_000 + i, n, []) for i in range(warmup)))
         async with session.get(base + "/stats") as r:
             await r.read()

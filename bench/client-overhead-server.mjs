@@ -1,17 +1,28 @@
 // Zero-work OpenAI-style streaming server for bench/client-overhead.ts, run in its own process.
-// POST /v1/completions answers at once: the first token event (written alone, as soon as the request is read),
-// then the other max_tokens − 1 events, the usage event and [DONE] in one prebuilt write. Each event is
-// ~170 bytes with continuous usage, like vLLM's. The prompt's first id names the request; the server keeps
-// (request read, first event written) on the monotonic clock (CLOCK_MONOTONIC, comparable across processes)
-// and hands them out on GET /stats so clients can subtract the server's own time to first token.
+// usage: node client-overhead-server.mjs [--step_ms N]
+// POST /v1/completions answers at once with the first token event (written alone, as soon as the request is
+// read). Then, by default (flood), the other max_tokens − 1 events, the usage event and [DONE] go out in one
+// prebuilt write. With --step_ms N (paced), they go out like an engine's decode steps: every N ms one event to
+// every open stream, then usage and [DONE] after the last. Each event is ~170 bytes with continuous usage, like
+// vLLM's. The prompt's first id names the request; the server keeps (request read, first event written) on
+// the monotonic clock (CLOCK_MONOTONIC, comparable across processes) and hands them out on GET /stats.
 // Prints "LISTEN <port>" on stdout when ready.
 import { createServer } from "node:http";
 
+const stepIndex = process.argv.indexOf("--step_ms");
+const stepMs = stepIndex >= 0 ? Number(process.argv[stepIndex + 1]) : 0;
+
 const tails = new Map();
 let stats = {};
+/** Paced streams: { res, sent, n }. */
+const open = new Set();
 
 function event(k, text) {
   return `data: {"id":"cmpl-bench","object":"text_completion","created":0,"model":"bench","choices":[{"index":0,"text":"${text}","logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":${k},"total_tokens":${k + 1}}}\n\n`;
+}
+
+function end(n) {
+  return `data: {"id":"cmpl-bench","object":"text_completion","created":0,"model":"bench","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":${n},"total_tokens":${n + 1}}}\n\ndata: [DONE]\n\n`;
 }
 
 function tail(n) {
@@ -19,12 +30,23 @@ function tail(n) {
   if (!b) {
     let s = "";
     for (let k = 2; k <= n; k++) s += event(k, " the");
-    s += `data: {"id":"cmpl-bench","object":"text_completion","created":0,"model":"bench","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":${n},"total_tokens":${n + 1}}}\n\ndata: [DONE]\n\n`;
-    b = Buffer.from(s);
+    b = Buffer.from(s + end(n));
     tails.set(n, b);
   }
   return b;
 }
+
+function step() {
+  for (const s of open) {
+    s.sent++;
+    if (s.sent < s.n) s.res.write(event(s.sent, " the"));
+    else {
+      s.res.end(event(s.sent, " the") + end(s.n));
+      open.delete(s);
+    }
+  }
+}
+if (stepMs > 0) setInterval(step, stepMs);
 
 const server = createServer((req, res) => {
   if (req.method === "GET") {
@@ -53,7 +75,9 @@ const server = createServer((req, res) => {
     res.write(event(1, " the"));
     const written = process.hrtime.bigint();
     stats[id] = [Number(recv), Number(written)];
-    res.end(tail(n));
+    if (n === 1) res.end(end(1));
+    else if (stepMs > 0) open.add({ res, sent: 1, n });
+    else res.end(tail(n));
   });
 });
 server.keepAliveTimeout = 60_000;

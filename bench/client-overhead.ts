@@ -26,7 +26,7 @@ interface CellResult {
 const HERE = fileURLToPath(new URL(".", import.meta.url)).replace(/dist[\\/]bench[\\/]$/, "bench/");
 
 /** Requests before the measured window, for both clients (at least the concurrency, to open the pool). */
-const WARMUP_REQUESTS = 300;
+const WARMUP_REQUESTS = 1000;
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -35,7 +35,6 @@ function arg(name: string, dflt: number): number {
 
 // ---- child: llm-bench's client -------------------------------------------------------------------------
 async function child(base: string, conc: number, total: number, tokens: number): Promise<void> {
-  const { request } = await import("undici");
   const { setLogLevel } = await import("../src/util/log.ts");
   const { nowNs } = await import("../src/util/clock.ts");
   const { resolveTokenizer } = await import("../src/model/tokenizer-resolve.ts");
@@ -70,7 +69,7 @@ async function child(base: string, conc: number, total: number, tokens: number):
   // Warmup: open the pool, and run enough requests for V8 to optimize the hot paths. With only `conc` of them
   // the 1-stream cell measured mostly unoptimized code (~2.5 ms per request cold vs ~0.8 ms warm).
   await runOffline(engine, reqs(10_000_000, Math.max(conc, WARMUP_REQUESTS)), load);
-  await (await request(`${base}/stats`)).body.text();
+  await (await fetch(`${base}/stats`)).text();
   const profile = process.env["CLIENT_OVERHEAD_PROFILE"];
   const session = profile ? new (await import("node:inspector/promises")).Session() : undefined;
   if (session) {
@@ -87,7 +86,7 @@ async function child(base: string, conc: number, total: number, tokens: number):
     (await import("node:fs")).writeFileSync(profile, JSON.stringify(p));
   }
   const wall = (nowNs() - wall0) / 1e9;
-  const srv = (await (await request(`${base}/stats`)).body.json()) as Record<string, [number, number]>;
+  const srv = (await (await fetch(`${base}/stats`)).json()) as Record<string, [number, number]>;
   await engine.stop();
   // nowNs() counts from a process-local origin; the server stamps absolute CLOCK_MONOTONIC.
   const origin = Number(process.hrtime.bigint()) - nowNs();
@@ -171,9 +170,9 @@ async function main(): Promise<void> {
   const tokens = arg("--tokens", 100);
   const scale = arg("--scale", 1);
   const cells = [
-    { conc: 1, total: Math.round(300 * scale) },
-    { conc: 100, total: Math.round(1000 * scale) },
-    { conc: 1000, total: Math.round(3000 * scale) },
+    { conc: 1, total: Math.round(2000 * scale) },
+    { conc: 100, total: Math.round(3000 * scale) },
+    { conc: 1000, total: Math.round(5000 * scale) },
   ];
   const python = pythonWithAiohttp();
   if (!python)

@@ -69,7 +69,14 @@ export function openAiOptions(
   const headers: Record<string, string> = {};
   for (const kv of flags.header) {
     const i = kv.indexOf("=");
-    headers[kv.slice(0, i).trim().toLowerCase()] = kv.slice(i + 1);
+    const name = kv.slice(0, i).trim().toLowerCase();
+    const value = kv.slice(i + 1);
+    // RFC 9110 field-name token; CR/LF in a value would split the request.
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name) || /[\r\n\0]/.test(value))
+      throw new UsageError(`--header '${kv}': not a valid HTTP header field (name=value)`);
+    if (name === "host" || name === "content-length" || name === "transfer-encoding" || name === "connection")
+      throw new UsageError(`--header '${kv}': ${name} is set by the client itself`);
+    headers[name] = value;
   }
   return {
     baseUrl: flags.base_url,

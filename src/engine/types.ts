@@ -55,6 +55,9 @@ export interface GenerationResult {
   outputText?: string;
   /** Arrival time of every output-carrying chunk (`nowNs()`), for the chunk-gap distribution. */
   chunkTimesNs?: number[];
+  /** HTTP backends: when the request's bytes were handed to the socket, and when the first response byte came. */
+  sentNs?: number;
+  firstByteNs?: number;
   /** Tokens in each of those chunks, when the server reported them per chunk. */
   chunkTokenCounts?: number[];
 }

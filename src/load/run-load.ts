@@ -126,6 +126,8 @@ function toRecord(
     ...(result.clientOutputTokens !== undefined ? { clientOutputTokens: result.clientOutputTokens } : {}),
     ...(result.outputText !== undefined ? { outputText: result.outputText } : {}),
     ...(result.chunkTimesNs !== undefined ? { chunkTimesNs: result.chunkTimesNs } : {}),
+    ...(result.sentNs !== undefined ? { sentNs: result.sentNs } : {}),
+    ...(result.firstByteNs !== undefined ? { firstByteNs: result.firstByteNs } : {}),
     ...(result.chunkTokenCounts !== undefined ? { chunkTokens: result.chunkTokenCounts } : {}),
   };
 }

@@ -11,6 +11,10 @@ export interface RequestRecord {
   scheduledNs: number;
   /** Taken after the concurrency slot is acquired, just before submission (trtllm-bench's start_timestamp). */
   startNs: number;
+  /** HTTP backends: the request's bytes handed to the socket (startNs + the client's own preparation). */
+  sentNs?: number;
+  /** HTTP backends: the first byte of the response (status line). */
+  firstByteNs?: number;
   /** -1 when unknown (non-streaming). */
   firstTokenNs: number;
   endNs: number;

@@ -229,6 +229,8 @@ describe("per-request outputs", () => {
       output_tokens: 10,
       llm_bench: {
         scheduled_timestamp: 0,
+        sent_timestamp: null,
+        first_byte_timestamp: null,
         queue_time: 0,
         requested_output_tokens: 10,
         error: null,

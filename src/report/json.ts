@@ -243,6 +243,8 @@ export function requestEntry(r: RequestRecord, decode?: Decode): Record<string, 
     output_tokens: r.numOutputTokens,
     llm_bench: {
       scheduled_timestamp: r.scheduledNs,
+      sent_timestamp: r.sentNs ?? null,
+      first_byte_timestamp: r.firstByteNs ?? null,
       queue_time: m.queueNs,
       requested_output_tokens: r.requestedOutputTokens,
       error: r.error ?? null,

@@ -24,6 +24,8 @@ const records: RequestRecord[] = [
     requestedOutputTokens: 5,
     scheduledNs: T0 + 100,
     startNs: T0 + 300,
+    sentNs: T0 + 320,
+    firstByteNs: T0 + 1200,
     firstTokenNs: T0 + 1300,
     endNs: T0 + 5300,
     decodeIterations: 5,
@@ -56,6 +58,8 @@ describe("request log entries", () => {
       id: "7",
       scheduled_ns: 100,
       start_ns: 300,
+      sent_ns: 320,
+      first_byte_ns: 1200,
       first_token_ns: 1300,
       end_ns: 5300,
       input_tokens: 32,
@@ -69,6 +73,8 @@ describe("request log entries", () => {
       error: null,
     });
     const f = toLogEntry(records[1]!, T0);
+    assert.equal(f.sent_ns, null);
+    assert.equal(f.first_byte_ns, null);
     assert.equal(f.first_token_ns, null);
     assert.equal(f.ttft_ns, null);
     assert.equal(f.tpot_ns, null);
@@ -97,9 +103,16 @@ describe("request log files", () => {
     const path = join(dir, "q.csv");
     await writeRequestLog(path, records);
     const lines = (await readFile(path, "utf8")).split("\n");
-    assert.match(lines[0]!, /^id,scheduled_ns,start_ns,first_token_ns,end_ns,/);
-    assert.equal(lines[2], '"a,""b""",0,50,,60,8,0,4,0,50,,,10,"bad, ""very"" bad"');
+    assert.match(lines[0]!, /^id,scheduled_ns,start_ns,sent_ns,first_byte_ns,first_token_ns,end_ns,/);
+    assert.equal(lines[2], '"a,""b""",0,50,,,,60,8,0,4,0,50,,,10,"bad, ""very"" bad"');
     assert.deepEqual(splitCsvLine('"a,""b""",,x'), ['a,"b"', "", "x"]);
+  });
+  it("reads logs written before sent_ns and first_byte_ns existed", async () => {
+    const path = join(dir, "old.jsonl");
+    const { sent_ns: _s, first_byte_ns: _f, ...old } = toLogEntry(records[0]!, T0);
+    await writeFile(path, `${JSON.stringify(old)}\n`);
+    const [back] = await readRequestLog(path);
+    assert.deepEqual(back, { ...toLogEntry(records[0]!, T0), sent_ns: null, first_byte_ns: null });
   });
   it("names the file, line and field of a bad row", async () => {
     const path = join(dir, "bad.jsonl");

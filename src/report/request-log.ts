@@ -16,6 +16,9 @@ export interface RequestLogEntry {
   id: string;
   scheduled_ns: number;
   start_ns: number;
+  /** HTTP backends: request written to the socket, first response byte; null otherwise (and in older logs). */
+  sent_ns: number | null;
+  first_byte_ns: number | null;
   /** null when unknown (no streaming). */
   first_token_ns: number | null;
   end_ns: number;
@@ -36,6 +39,8 @@ export const REQUEST_LOG_COLUMNS = [
   "id",
   "scheduled_ns",
   "start_ns",
+  "sent_ns",
+  "first_byte_ns",
   "first_token_ns",
   "end_ns",
   "input_tokens",
@@ -49,7 +54,7 @@ export const REQUEST_LOG_COLUMNS = [
   "error",
 ] as const satisfies readonly (keyof RequestLogEntry)[];
 
-const NULLABLE = new Set<string>(["first_token_ns", "ttft_ns", "tpot_ns"]);
+const NULLABLE = new Set<string>(["sent_ns", "first_byte_ns", "first_token_ns", "ttft_ns", "tpot_ns"]);
 
 export type RequestLogFormat = "jsonl" | "csv";
 
@@ -103,6 +108,8 @@ export function toLogEntry(r: RequestRecord, t0: number): RequestLogEntry {
     id: r.id,
     scheduled_ns: r.scheduledNs - t0,
     start_ns: r.startNs - t0,
+    sent_ns: r.sentNs !== undefined ? r.sentNs - t0 : null,
+    first_byte_ns: r.firstByteNs !== undefined ? r.firstByteNs - t0 : null,
     first_token_ns: known ? r.firstTokenNs - t0 : null,
     end_ns: r.endNs - t0,
     input_tokens: r.numInputTokens,

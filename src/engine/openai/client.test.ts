@@ -9,6 +9,7 @@ import type { DatasetMetadata, DatasetRequest } from "../../dataset/types.ts";
 import { runOffline } from "../../load/offline.ts";
 import { computeStatistics } from "../../metrics/statistics.ts";
 import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
+import { nowNs } from "../../util/clock.ts";
 import { setLogSink } from "../../util/log.ts";
 import type { BackendOptions } from "../backend.ts";
 import type { Engine, EngineInfo } from "../types.ts";
@@ -186,9 +187,13 @@ describe("token accounting", () => {
   test("multi-token chunks with continuous usage: per-chunk counts from the server", async () => {
     await withServer({ tokensPerChunk: 4 }, async (url) => {
       const engine = await engineFor(url);
+      const before = nowNs();
       const r = await engine.generate({ id: "1", inputIds: [1], maxTokens: 10, streaming: true });
       await engine.stop();
       assert.equal(r.error, undefined);
+      // Request written, first response byte, first token, end: in this order, all after the call.
+      assert.ok(before <= r.sentNs! && r.sentNs! <= r.firstByteNs!, `${before} ${r.sentNs} ${r.firstByteNs}`);
+      assert.ok(r.firstByteNs! <= r.firstTokenNs! && r.firstTokenNs! <= r.endNs);
       assert.equal(r.serverOutputTokens, 10);
       assert.equal(r.outputText, " the".repeat(10));
       assert.deepEqual(r.outputIds, []); // counted after the run, not on the load path

@@ -1,13 +1,12 @@
 /**
- * The OpenAI-compatible HTTP backend. Every request streams; each network read is timestamped once and the
- * events in it are parsed in place. Request-level failures (HTTP status, reset, stall, malformed or empty
+ * The OpenAI-compatible HTTP backend. Every request streams; each network read is timestamped once (by the
+ * connection pool, http1/pool.ts) and the events in it are parsed in place. Request-level failures (HTTP status, reset, stall, malformed or empty
  * stream) never reject: they resolve with finishReason "error" and a reason code (`http_503: ...`,
  * `connection_reset`, `timeout`, `malformed_sse`, `empty_response`, ...), so a run always finishes and the
  * report can count them. Output tokens are counted twice: by the server (usage) and by the client tokenizer
  * over the whole text after the run (client-count.ts; per-chunk tokenization would add tokens at chunk
  * boundaries, and tokenizing mid-run would stall other streams).
  */
-import { request } from "undici";
 import type { Tokenizer } from "../../model/tokenizer.ts";
 import { nowNs } from "../../util/clock.ts";
 import type {
@@ -21,6 +20,7 @@ import type {
   TokenSink,
 } from "../types.ts";
 import type { OpenAiConnection } from "./connection.ts";
+import type { ExchangeTimes, ResponseHandler } from "./http1/pool.ts";
 import { requestBody, type WireFeatures } from "./request-body.ts";
 import { SseReader } from "./sse.ts";
 import { errorMessage, StreamAccumulator } from "./stream.ts";
@@ -35,6 +35,9 @@ export interface OpenAiEngineOptions {
 }
 
 const ERROR_BODY_CHARS = 200;
+/** Of an error or non-SSE body, this much is kept for the message. */
+const OTHER_BODY_BYTES = 64 * 1024;
+const STREAM_HEADERS = Object.freeze({ accept: "text/event-stream" });
 const NO_IDS: readonly number[] = Object.freeze([]);
 
 export class OpenAiEngine implements Engine {
@@ -74,68 +77,83 @@ export class OpenAiEngine implements Engine {
       extensions: this.opts.features.extensions,
     });
     this.active++;
-    let httpError: string | undefined;
+    let status = 0;
     let gotHeaders = false;
-    try {
-      const res = await request(this.conn.url, {
-        method: "POST",
-        dispatcher: this.conn.agent,
-        headers: this.conn.headers,
-        body,
-        signal,
-        headersTimeout: this.conn.timeoutMs,
-        bodyTimeout: this.conn.timeoutMs,
-      });
-      gotHeaders = true;
-      if (res.statusCode >= 300) {
-        httpError = `http_${res.statusCode}: ${httpErrorDetail(await res.body.text())}`;
-      } else {
-        const type = String(res.headers["content-type"] ?? "");
-        if (!type.includes("text/event-stream")) {
-          const text = await res.body.text();
-          acc.fail(
-            "malformed_sse",
-            `content-type '${type}' is not text/event-stream: '${text.slice(0, 80)}'`,
-          );
-        } else {
-          const sse = new SseReader({
+    let sse: SseReader | undefined;
+    let wrongType: string | undefined;
+    // The body of an error status or of a non-SSE answer, kept for the message (bounded).
+    const other: Buffer[] = [];
+    let otherBytes = 0;
+    const tell = sink?.onTokens?.bind(sink);
+    const handler: ResponseHandler = {
+      onHead: (h) => {
+        gotHeaders = true;
+        status = h.status;
+        if (status >= 300) return;
+        const type = h.headers["content-type"] ?? "";
+        if (type.includes("text/event-stream")) {
+          sse = new SseReader({
             onData: (data, t) => acc.onData(data, t),
             onMalformed: (detail) => acc.fail("malformed_sse", detail),
           });
-          const tell = sink?.onTokens?.bind(sink);
-          for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
-            const t = nowNs();
-            const before = acc.chunkTimesNs.length;
-            sse.feed(bytes, t);
-            // Token ids are unknown over HTTP: the sink only learns when output arrived.
-            if (tell) for (let i = before; i < acc.chunkTimesNs.length; i++) tell(NO_IDS, t);
-            if (acc.failure !== undefined) {
-              res.body.destroy();
-              break;
-            }
-          }
-          if (acc.failure === undefined) {
-            const t = nowNs();
-            const before = acc.chunkTimesNs.length;
-            sse.end(t);
-            if (tell) for (let i = before; i < acc.chunkTimesNs.length; i++) tell(NO_IDS, t);
-          }
+        } else wrongType = type;
+      },
+      onBody: (bytes, t) => {
+        if (sse === undefined) {
+          if (otherBytes < OTHER_BODY_BYTES)
+            other.push(Buffer.from(bytes.subarray(0, OTHER_BODY_BYTES - otherBytes)));
+          otherBytes += bytes.length;
+          return true;
         }
+        const before = acc.chunkTimesNs.length;
+        sse.feed(bytes, t);
+        // Token ids are unknown to the sink over HTTP: it only learns when output arrived.
+        if (tell) for (let i = before; i < acc.chunkTimesNs.length; i++) tell(NO_IDS, t);
+        return acc.failure === undefined;
+      },
+    };
+    let times: ExchangeTimes | undefined;
+    try {
+      times = await this.conn.pool.request(
+        { method: "POST", path: this.conn.path, headers: STREAM_HEADERS, body },
+        handler,
+        signal,
+      );
+      if (sse !== undefined && acc.failure === undefined) {
+        const t = nowNs();
+        const before = acc.chunkTimesNs.length;
+        sse.end(t);
+        if (tell) for (let i = before; i < acc.chunkTimesNs.length; i++) tell(NO_IDS, t);
       }
     } catch (err) {
       if (signal?.aborted) return this.finish(acc, "cancelled", "cancelled");
       acc.fail(...classify(err, gotHeaders, acc.chunkTimesNs.length, this.conn.timeoutMs));
     }
-    if (httpError !== undefined) return this.finish(acc, "error", httpError);
+    const otherText = () => Buffer.concat(other).toString("utf8");
+    let httpError: string | undefined;
+    if (status >= 300) httpError = `http_${status}: ${httpErrorDetail(otherText())}`;
+    else if (wrongType !== undefined && acc.failure === undefined)
+      acc.fail(
+        "malformed_sse",
+        `content-type '${wrongType}' is not text/event-stream: '${otherText().slice(0, 80)}'`,
+      );
+    if (httpError !== undefined) return this.finish(acc, "error", httpError, times);
     const failure = acc.settle();
-    if (failure !== undefined) return this.finish(acc, "error", failure);
-    return this.finish(acc, acc.finishReason === "stop" ? "stop" : "length", undefined);
+    if (failure !== undefined) return this.finish(acc, "error", failure, times);
+    return this.finish(acc, acc.finishReason === "stop" ? "stop" : "length", undefined, times);
   }
 
-  private finish(acc: StreamAccumulator, reason: FinishReason, error: string | undefined): GenerationResult {
+  private finish(
+    acc: StreamAccumulator,
+    reason: FinishReason,
+    error: string | undefined,
+    times?: ExchangeTimes,
+  ): GenerationResult {
     const endNs = nowNs();
     this.active--;
     this.chunks += acc.chunkTimesNs.length;
+    const sent = times ? { sentNs: times.sentNs } : {};
+    const firstByte = times?.firstByteNs !== undefined ? { firstByteNs: times.firstByteNs } : {};
     if (error !== undefined) {
       return {
         outputIds: [],
@@ -144,6 +162,8 @@ export class OpenAiEngine implements Engine {
         decodeIterations: 0,
         finishReason: reason,
         error,
+        ...sent,
+        ...firstByte,
       };
     }
     const perChunk = acc.tokensPerChunk();
@@ -156,6 +176,8 @@ export class OpenAiEngine implements Engine {
       decodeIterations: acc.chunkTimesNs.length,
       finishReason: reason,
       chunkTimesNs: acc.chunkTimesNs,
+      ...sent,
+      ...firstByte,
     };
     if (acc.serverTokens !== undefined) result.serverOutputTokens = acc.serverTokens;
     if (perChunk) result.chunkTokenCounts = perChunk;
@@ -197,23 +219,21 @@ function httpErrorDetail(text: string): string {
   return text.replace(/\s+/g, " ").trim().slice(0, ERROR_BODY_CHARS);
 }
 
-const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
-const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
+const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "HTTP_CLOSED"]);
 
-/** undici's error → a reason code and a detail that says where in the request it happened. */
+/** The HTTP client's error → a reason code and a detail that says where in the request it happened. */
 export function classify(
   err: unknown,
   gotHeaders: boolean,
   chunks: number,
   timeoutMs: number,
 ): ["connection_reset" | "connection_refused" | "connection_error" | "timeout", string] {
-  const e = err as { code?: string; message?: string; cause?: { code?: string } };
-  const code = e.code ?? e.cause?.code ?? "";
+  const e = err as { code?: string; message?: string };
+  const code = e.code ?? "";
   const where = gotHeaders ? `mid-stream after ${chunks} chunks` : "before response headers";
-  if (TIMEOUT_CODES.has(code))
+  if (code === "HTTP_TIMEOUT")
     return ["timeout", `no data for ${timeoutMs / 1000} s (--request_timeout), ${where}`];
-  if (RESET_CODES.has(code) || e.cause?.code === "ECONNRESET")
-    return ["connection_reset", `${where} (${e.message ?? code})`];
+  if (RESET_CODES.has(code)) return ["connection_reset", `${where} (${e.message ?? code})`];
   if (code === "ECONNREFUSED") return ["connection_refused", e.message ?? code];
-  return ["connection_error", `${code || "error"}: ${e.message ?? String(err)}`];
+  return ["connection_error", `${code || "error"}: ${e.message ?? String(err)}, ${where}`];
 }

@@ -1,10 +1,10 @@
 /**
- * One keep-alive pool to an OpenAI-compatible server, sized to the benchmark's concurrency so requests never
- * queue inside the HTTP client (that wait would be added to TTFT). undici's 300 s default body/header timeouts
- * are replaced by `--request_timeout`, applied to silence (no bytes), not to total length: a long generation
- * that keeps streaming is never cut, a stalled one is.
+ * One keep-alive pool to an OpenAI-compatible server (http1/pool.ts), sized to the benchmark's concurrency so
+ * requests never queue inside the HTTP client (that wait would be added to TTFT). `--request_timeout` is applied
+ * to silence (no bytes), not to total length: a long generation that keeps streaming is never cut, a stalled
+ * one is.
  */
-import { Agent, request } from "undici";
+import { HttpPool } from "./http1/pool.ts";
 
 export type OpenAiEndpoint = "completions" | "chat";
 
@@ -34,51 +34,48 @@ export function endpointPath(endpoint: OpenAiEndpoint): string {
 }
 
 export class OpenAiConnection {
-  readonly agent: Agent;
+  readonly pool: HttpPool;
   readonly root: string;
   readonly url: string;
-  readonly headers: Record<string, string>;
+  /** Path (and query) of the endpoint on the server, e.g. `/v1/completions`. */
+  readonly path: string;
   readonly timeoutMs: number;
 
   constructor(readonly opts: OpenAiBackendOptions) {
     this.root = apiRoot(opts.baseUrl);
     this.url = this.root + endpointPath(opts.endpoint);
+    const u = new URL(this.url);
+    this.path = u.pathname + u.search;
     this.timeoutMs = opts.requestTimeoutMs;
-    this.agent = new Agent({
-      connections: opts.concurrency > 0 ? opts.concurrency : null,
-      keepAliveTimeout: 60_000,
-      headersTimeout: opts.requestTimeoutMs,
-      bodyTimeout: opts.requestTimeoutMs,
+    this.pool = new HttpPool(new URL(u.origin), {
+      connections: opts.concurrency,
+      timeoutMs: opts.requestTimeoutMs,
+      headers: {
+        "content-type": "application/json",
+        ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+        ...opts.headers,
+      },
     });
-    this.headers = {
-      "content-type": "application/json",
-      accept: "text/event-stream",
-      ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
-      ...opts.headers,
-    };
   }
 
   /** GET `<root><path>` as JSON; undefined when the server has no such route or answers with something else. */
   async getJson(path: string, fromServerRoot = false): Promise<unknown> {
-    const base = fromServerRoot ? this.root.replace(/\/v1$/, "") : this.root;
+    const base = new URL(fromServerRoot ? this.root.replace(/\/v1$/, "") : this.root);
     try {
-      const res = await request(base + path, {
+      const res = await this.pool.fetchText({
         method: "GET",
-        dispatcher: this.agent,
-        headers: { ...this.headers, accept: "application/json" },
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
+        path: base.pathname.replace(/\/+$/, "") + path,
+        headers: { accept: "application/json" },
       });
-      const text = await res.body.text();
-      if (res.statusCode >= 300) return undefined;
-      return JSON.parse(text) as unknown;
+      if (res.status >= 300) return undefined;
+      return JSON.parse(res.text) as unknown;
     } catch {
       return undefined;
     }
   }
 
   async close(): Promise<void> {
-    // destroy, not close: a stalled server must not keep the benchmark alive after the run.
-    await this.agent.destroy();
+    // Every socket at once, in-flight ones too: a stalled server must not keep the benchmark alive after the run.
+    await this.pool.close();
   }
 }

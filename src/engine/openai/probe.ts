@@ -4,7 +4,6 @@
  * (`ignore_eos`, `min_tokens`, continuous usage). A 4xx on one shape moves on to the next; the reason is
  * logged, so a fallback never happens silently.
  */
-import { request } from "undici";
 import { EngineError } from "../../errors.ts";
 import { log } from "../../util/log.ts";
 import type { OpenAiConnection } from "./connection.ts";
@@ -26,21 +25,19 @@ export interface ProbeOutcome extends WireFeatures {
 type Attempt = { ok: true } | { ok: false; status: number; message: string };
 
 async function attempt(conn: OpenAiConnection, body: string): Promise<Attempt> {
-  let res: Awaited<ReturnType<typeof request>>;
+  let res: { status: number; text: string };
   try {
-    res = await request(conn.url, {
+    res = await conn.pool.fetchText({
       method: "POST",
-      dispatcher: conn.agent,
-      headers: conn.headers,
+      path: conn.path,
+      headers: { accept: "text/event-stream" },
       body,
-      headersTimeout: conn.timeoutMs,
-      bodyTimeout: conn.timeoutMs,
     });
   } catch (err) {
     throw new EngineError(`cannot reach ${conn.url}: ${(err as Error).message}`, { cause: err });
   }
-  const text = await res.body.text().catch(() => "");
-  if (res.statusCode < 300) return { ok: true };
+  const text = res.text;
+  if (res.status < 300) return { ok: true };
   let message = text.replace(/\s+/g, " ").trim().slice(0, 200);
   try {
     const j = JSON.parse(text) as { error?: unknown; detail?: unknown; message?: unknown };
@@ -48,7 +45,7 @@ async function attempt(conn: OpenAiConnection, body: string): Promise<Attempt> {
   } catch {
     // keep the raw text
   }
-  return { ok: false, status: res.statusCode, message };
+  return { ok: false, status: res.status, message };
 }
 
 export async function probeServer(conn: OpenAiConnection, input: ProbeInput): Promise<ProbeOutcome> {

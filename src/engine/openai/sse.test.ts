@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { createParser } from "eventsource-parser";
 import { SseReader } from "./sse.ts";
 import { StreamAccumulator } from "./stream.ts";
 
@@ -44,10 +45,55 @@ describe("SseReader", () => {
     assert.equal(events[1]![1], 99);
   });
 
+  test("a BOM before plain LF events is dropped, also when it arrives split", () => {
+    const bytes = new TextEncoder().encode("\uFEFFdata: a\n\ndata: [DONE]\n\n");
+    const { events, bad } = collect([bytes.slice(0, 2), bytes.slice(2)]);
+    assert.deepEqual(
+      events.map((e) => e[0]),
+      ["a", "[DONE]"],
+    );
+    assert.deepEqual(bad, []);
+  });
+
   test("a line that is not SSE is reported as malformed", () => {
     const { bad } = collect(['{"error": "not sse"}\n\n']);
     assert.equal(bad.length, 1);
     assert.match(bad[0]!, /^unknown-field/);
+  });
+});
+
+describe("SseReader fast path", () => {
+  /** eventsource-parser alone over the whole body: what the reader must deliver. */
+  function reference(body: string): string[] {
+    const out: string[] = [];
+    const p = createParser({ onEvent: (e) => out.push(e.data) });
+    p.feed(`${body}\n\n`);
+    return out;
+  }
+
+  test("delivers what eventsource-parser does, for every split of the body into two reads", () => {
+    const bodies = [
+      'data: {"a":"é"}\n\ndata:x\n\ndata: [DONE]\n\n',
+      "data: a\n\n\n\ndata: b\n\n",
+      "data: a\n\n: comment\n\ndata: b\n\n",
+      "data: a\n\ndata: b\ndata: c\n\ndata: d\n\n",
+      "data: a\n\nevent: x\ndata: b\n\ndata: c\n\n",
+      "data: a\n\ndata:\n\ndata: c\n\n",
+      "data: a\n\ndata: b\r\n\r\ndata: c\n\n",
+      "data: a\n\ndata:  two spaces\n\ndata: tail",
+    ];
+    for (const body of bodies) {
+      const bytes = new TextEncoder().encode(body);
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        const { events, bad } = collect([bytes.slice(0, cut), bytes.slice(cut)]);
+        assert.deepEqual(
+          events.map((e) => e[0]),
+          reference(body),
+          `${JSON.stringify(body)} cut at ${cut}`,
+        );
+        assert.deepEqual(bad, []);
+      }
+    }
   });
 });
 

@@ -4,6 +4,7 @@
  * and the first thing that went wrong. The TTFT anchor is the first chunk that carries output (text, or
  * reasoning text, or a usage increase): role-only preludes and keep-alive events do not count.
  */
+import { ScannedEvent, scanEvent } from "./event-scan.ts";
 
 /** A request's outcome as a short reason code, or undefined on success. */
 export type FailureCode =
@@ -39,6 +40,7 @@ export class StreamAccumulator {
   private idsComplete = true;
   sawDone = false;
   failure: string | undefined;
+  private readonly scanned = new ScannedEvent();
 
   constructor(private readonly chat: boolean) {}
 
@@ -46,6 +48,16 @@ export class StreamAccumulator {
     if (this.failure !== undefined) return;
     if (data === "[DONE]") {
       this.sawDone = true;
+      return;
+    }
+    const e = this.scanned;
+    if (scanEvent(data, this.chat, e)) {
+      if (e.finishReason !== undefined) this.finishReason = e.finishReason;
+      if (e.hasChoice && this.idsComplete) {
+        if (e.hasIds) for (const id of e.ids) this.ids.push(id);
+        else if (e.text.length > 0) this.idsComplete = false;
+      }
+      this.apply(e.hasChoice, e.text, e.usage, timeNs);
       return;
     }
     let msg: { choices?: unknown; usage?: { completion_tokens?: unknown } | null; error?: unknown };

@@ -16,6 +16,8 @@ function entry(
     id,
     scheduled_ns: start * S,
     start_ns: start * S,
+    sent_ns: null,
+    first_byte_ns: null,
     first_token_ns: first === null ? null : first * S,
     end_ns: end * S,
     input_tokens: 1,

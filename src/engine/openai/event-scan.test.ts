@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ScannedEvent, scanEvent } from "./event-scan.ts";
+import { StreamAccumulator } from "./stream.ts";
+
+/** The accumulator on JSON.parse alone: a field nested deeper than the scanner goes makes it decline the event. */
+function viaJsonParse(data: string, chat: boolean): StreamAccumulator {
+  const a = new StreamAccumulator(chat);
+  a.onData(withDeepField(data), 1);
+  return a;
+}
+
+const DEEP = `${"[".repeat(70)}${"]".repeat(70)}`;
+
+function withDeepField(data: string): string {
+  return data.replace(/^(\s*\{)/, `$1"deep":${DEEP},`);
+}
+
+function snapshot(a: StreamAccumulator) {
+  return {
+    text: a.text(),
+    chunks: a.chunkTimesNs.length,
+    tokens: a.tokensPerChunk(),
+    server: a.serverTokens,
+    finish: a.finishReason,
+    ids: a.receivedIds(),
+    // The detail quotes the data, which differs by the deep field.
+    failure: a.failure?.split(":")[0],
+  };
+}
+
+const VLLM =
+  '{"id":"cmpl-1","object":"text_completion","created":0,"model":"m","choices":[{"index":0,"text":" the","logprobs":null,"finish_reason":null,"token_ids":[279]}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}';
+
+describe("scanEvent", () => {
+  test("reads the common completions and chat shapes", () => {
+    const e = new ScannedEvent();
+    assert.equal(scanEvent(VLLM, false, e), true);
+    assert.deepEqual(
+      [e.hasChoice, e.text, e.finishReason, e.usage, e.hasIds, e.ids],
+      [true, " the", undefined, 2, true, [279]],
+    );
+    const chat =
+      '{"choices":[{"index":0,"delta":{"content":"ok","reasoning_content":null},"finish_reason":"stop"}],"usage":null}';
+    assert.equal(scanEvent(chat, true, e), true);
+    assert.deepEqual([e.hasChoice, e.text, e.finishReason, e.usage], [true, "ok", "stop", undefined]);
+    assert.equal(scanEvent('{"choices":[],"usage":{"completion_tokens":7}}', false, e), true);
+    assert.deepEqual([e.hasChoice, e.usage], [false, 7]);
+    // Escapes (newlines, quotes in generated text) are read, by JSON.parse on the string literal alone.
+    assert.equal(scanEvent('{"choices":[{"text":"a\\n\\"b\\u00e9"}]}', false, e), true);
+    assert.equal(e.text, 'a\n"bé');
+  });
+
+  test("declines what it cannot read with certainty", () => {
+    const e = new ScannedEvent();
+    for (const d of [
+      `{"deep":${DEEP},"choices":[]}`,
+      '{"choices":[{"text":"a\\x"}]}', // not a JSON escape
+      '{"error":{"message":"x"}}',
+      '{"choices":[{"text":"a"}],"choices":[]}',
+      '{"choices":[{"text":5}]}',
+      '{"choices":[{"text":"a"}]',
+      '{"choices":[{"text":"a"}]} x',
+      '{"id":01,"choices":[]}',
+      '{"id":"a\tb","choices":[]}',
+      '{"usage":{"completion_tokens":"2"}}',
+      "[1]",
+      "",
+    ])
+      assert.equal(scanEvent(d, false, e), false, d);
+  });
+
+  test("agrees with JSON.parse on every event it reads, and on those it declines", () => {
+    const cases = [
+      VLLM,
+      VLLM.replace(" the", "a\\nb"),
+      VLLM.replace(" the", "é✓"),
+      VLLM.replace('"finish_reason":null', '"finish_reason":"length"'),
+      VLLM.replace('"token_ids":[279]', '"token_ids":[]'),
+      VLLM.replace(',"token_ids":[279]', ""),
+      '{"choices":[{"text":"","finish_reason":null}],"usage":{"completion_tokens":2}}',
+      '{"choices":[{"text":null}],"usage":{"completion_tokens":1.5e1}}',
+      ' { "choices" : [ { "text" : "x" } , { "text" : "y" } ] , "usage" : { "completion_tokens" : 3 } } ',
+      '{"choices":[{"text":"a","logprobs":{"tokens":["a"],"top":[{"a":-0.1}]}}],"error":null}',
+      '{"choices":[{"delta":{"content":"a","reasoning":"r"}}]}',
+      '{"choices":[{"delta":{"reasoning_content":"","reasoning":"r"}}]}',
+      '{"choices":[{"delta":{"role":"assistant"}}]}',
+      '{"choices":[{"delta":{}}]}',
+      '{"error":{"message":"boom"}}',
+      '{"choices":[{"text":"a"}]',
+      "[1,2]",
+      "null",
+    ];
+    for (const chat of [false, true]) {
+      for (const d of cases) {
+        const fast = new StreamAccumulator(chat);
+        fast.onData(d, 1);
+        const slow = viaJsonParse(d, chat);
+        if (d.trimStart().startsWith("{")) assert.deepEqual(snapshot(fast), snapshot(slow), `${chat} ${d}`);
+      }
+    }
+  });
+
+  test("a stream read through its learned layout agrees with JSON.parse event by event", () => {
+    const ev = (text: string, n: number, extra = "") =>
+      `{"id":"c","choices":[{"index":0,"text":${text},"finish_reason":${extra || "null"},"token_ids":[${n},${n + 1}]}],"usage":{"prompt_tokens":1,"completion_tokens":${n},"total_tokens":${n + 1}}}`;
+    const stream = [
+      ev('"a"', 1),
+      ev('" bc"', 22),
+      ev('""', 22),
+      ev('"é✓"', 3.5),
+      ev('"q\\"x"', 4), // an escape: the literal goes to JSON.parse
+      ev("null", 5),
+      ev('"z"', 6, '"length"'),
+      ev('"z"', 7).replace('"id":"c"', '"id":"d"'), // another request id: a string slot, same layout
+      ev('"z"', 7).replace('"index":0', '"index":0,"logprobs":null'), // a new layout: learned
+      ev('"y"', 8).replace("[8,9]", "[]"),
+      ev('"y"', 9).replace("[9,10]", "null"),
+      ev('"y"', 10).replace(",10]", ",1e2]"),
+      ev('"t"', 11).replace('"total_tokens":12', '"total_tokens":-0.5E-3'),
+      ev('"x"', 12).replace('"completion_tokens":12', '"completion_tokens":null'),
+      '{"choices":[],"usage":{"completion_tokens":12}}',
+    ];
+    const fast = new StreamAccumulator(false);
+    const slow = new StreamAccumulator(false);
+    for (const [k, d] of stream.entries()) {
+      fast.onData(d, k);
+      slow.onData(withDeepField(d), k);
+      assert.deepEqual(snapshot(fast), snapshot(slow), d);
+    }
+    // After a layout is learned, a slot value outside its JSON grammar is malformed, never read.
+    for (const broken of [
+      ev('"a"', 2).replace('"total_tokens":3', '"total_tokens":03'),
+      ev('"a\tb"', 2), // a raw control character
+      ev('"a\\x"', 2), // not an escape
+      ev('"a\\u12"', 2),
+      ev('"a"', 2).replace("[2,3]", "[2,03]"),
+      ev('"a"', 2).replace("[2,3]", "[2,]"),
+      ev('"a"', 2).replace('"completion_tokens":2', '"completion_tokens":2.'),
+      ev('"a"', 2).replace('"completion_tokens":2', '"completion_tokens":2e'),
+      ev('"a"', 2).replace('"finish_reason":null', '"finish_reason":nul'),
+      `${ev('"a"', 2)}x`,
+    ]) {
+      const bad = new StreamAccumulator(false);
+      bad.onData(ev('"a"', 1), 1);
+      bad.onData(broken, 2);
+      assert.match(bad.failure ?? "", /^malformed_sse/, broken);
+    }
+  });
+
+  test("chat: learned layout with reasoning fields", () => {
+    const ev = (c: string, r: string) =>
+      `{"id":"c","choices":[{"index":0,"delta":{"content":${c},"reasoning_content":${r}},"finish_reason":null}]}`;
+    const fast = new StreamAccumulator(true);
+    const slow = new StreamAccumulator(true);
+    for (const [k, d] of [
+      ev('"a"', "null"),
+      ev("null", '"r"'),
+      ev('""', '""'),
+      ev('"b"', "null"),
+    ].entries()) {
+      fast.onData(d, k);
+      slow.onData(withDeepField(d), k);
+      assert.deepEqual(snapshot(fast), snapshot(slow), d);
+    }
+    assert.equal(fast.text(), "arb");
+  });
+});
