@@ -1,20 +1,28 @@
 """The Python side of bench/client-overhead.ts: the same work as llm-bench's client with aiohttp (asyncio).
 
-usage: client-overhead-aiohttp.py BASE_URL CONCURRENCY REQUESTS TOKENS
+usage: client-overhead-aiohttp.py BASE_URL CONCURRENCY REQUESTS TOKENS [WARMUP_TOKENS [RATE SKIP]]
+RATE > 0: open-loop Poisson arrivals at RATE/s (no cap), the first SKIP requests left out of the TTFT figures.
 Streams REQUESTS completions (prompt = [request index], so the server can pair its timestamps), at most
 CONCURRENCY at once over one pooled session, parses every SSE event as JSON, keeps text, usage and per-chunk
-times, and prints one JSON line: token events, client CPU seconds (process_time), wall seconds, and TTFT minus
-the server's own request-read -> first-write time (both CLOCK_MONOTONIC).
+times, and prints one JSON line: token events, client CPU seconds (process_time), wall seconds, and the TTFT the
+client adds: start -> request body handed to the transport (send) plus the server's first-event write -> the
+client's first token (delivery), all on CLOCK_MONOTONIC.
 """
 import asyncio
 import json
+import random
 import sys
 import time
 
 import aiohttp
 
 
-async def one(session, sem, url, idx, n, out):
+async def one(session, sem, url, idx, n, out, sent_at, due=None):
+    if due is not None:
+        # Open loop: wait for this request's arrival time, then go (no concurrency cap).
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
     body = {
         "model": "bench",
         "prompt": [idx],
@@ -27,13 +35,14 @@ async def one(session, sem, url, idx, n, out):
     }
     async with sem:
         start = time.monotonic_ns()
+        sent_at[idx] = start
         first = None
         chunk_times = []
         parts = []
         usage = None
         ok = False
         try:
-            async with session.post(url, json=body) as resp:
+            async with session.post(url, json=body, trace_request_ctx={"idx": idx}) as resp:
                 if resp.status == 200:
                     async for line in resp.content:
                         now = time.monotonic_ns()
@@ -58,62 +67,94 @@ async def one(session, sem, url, idx, n, out):
                                 parts.append(text)
         except aiohttp.ClientError:
             ok = False
-        out.append((idx, start, first, ok, len(chunk_times), usage, "".join(parts)))
+        out.append((idx, start, sent_at.pop(idx, start), first, ok, len(chunk_times), usage, "".join(parts)))
 
 
-async def run(base, conc, total, n, offset):
+async def run(base, conc, total, n, warmup_n, rate, skip, offset):
     url = base + "/v1/completions"
-    sem = asyncio.Semaphore(conc)
+    sem = asyncio.Semaphore(conc if rate <= 0 else 1_000_000)
     out = []
-    connector = aiohttp.TCPConnector(limit=conc, limit_per_host=conc)
+    sent_at = {}
+
+    # The body is written right after this callback returns (aiohttp's StreamWriter.write): the send stamp.
+    async def on_chunk_sent(_session, ctx, _params):
+        if ctx.trace_request_ctx:  # not the /stats requests
+            sent_at[ctx.trace_request_ctx["idx"]] = time.monotonic_ns()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_chunk_sent.append(on_chunk_sent)
+    limit = conc if rate <= 0 else 0  # open loop: as many connections as requests in flight
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[trace]) as session:
         # warmup: open the pool (and as many requests as llm-bench's JIT warmup), then drop the server's timestamps
         warmup = max(conc, 1000)
-        await asyncio.gather(*(one(session, sem, url, offset + 10_000_000 + i, n, []) for i in range(warmup)))
+        await asyncio.gather(
+            *(one(session, sem, url, offset + 10_000_000 + i, warmup_n, [], sent_at) for i in range(warmup))
+        )
         async with session.get(base + "/stats") as r:
             await r.read()
         cpu0 = time.process_time()
         wall0 = time.monotonic()
-        await asyncio.gather(*(one(session, sem, url, offset + i, n, out) for i in range(total)))
+        if rate > 0:
+            rng = random.Random(0)
+            t, dues = time.monotonic(), []
+            for _ in range(total):
+                dues.append(t)
+                t += rng.expovariate(rate)
+            await asyncio.gather(
+                *(one(session, sem, url, offset + i, n, out, sent_at, dues[i]) for i in range(total))
+            )
+        else:
+            await asyncio.gather(*(one(session, sem, url, offset + i, n, out, sent_at) for i in range(total)))
         cpu = time.process_time() - cpu0
         wall = time.monotonic() - wall0
         async with session.get(base + "/stats") as r:
             srv = json.loads(await r.read())
     added = []
+    send = []
     delivery = []
     events = 0
     failed = 0
-    for idx, start, first, ok, k, usage, _text in out:
+    for idx, start, sent, first, ok, k, usage, _text in out:
         if not ok or first is None:
             failed += 1
             continue
         events += k
-        recv, written = srv[str(idx)]
-        added.append((first - start) - (written - recv))
+        if idx - offset < skip:  # the open loop's ramp-up
+            continue
+        _recv, written = srv[str(idx)]
+        send.append(sent - start)
         delivery.append(first - written)
-    return events, cpu, wall, added, delivery, failed
+        added.append((sent - start) + (first - written))
+    return events, cpu, wall, added, send, delivery, failed
 
 
 def main():
     base, conc, total, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    events, cpu, wall, added, delivery, failed = asyncio.run(run(base, conc, total, n, 0))
-    added.sort()
-    delivery.sort()
+    warmup_n = int(sys.argv[5]) if len(sys.argv) > 5 else n
+    rate = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
+    skip = int(sys.argv[7]) if len(sys.argv) > 7 else 0
+    events, cpu, wall, added, send, delivery, failed = asyncio.run(
+        run(base, conc, total, n, warmup_n, rate, skip, 0)
+    )
 
-    def at(xs, q):
-        return xs[min(len(xs) - 1, int(len(xs) * q))] / 1e6 if xs else 0.0
+    def q(xs):
+        xs = sorted(xs)
 
-    def pick(q):
-        return at(added, q)
+        def at(p):
+            return xs[min(len(xs) - 1, int(len(xs) * p))] / 1e6 if xs else 0.0
+
+        return {"p50": at(0.5), "p99": at(0.99)}
 
     print(json.dumps({
         "events": events,
         "cpu_s": cpu,
         "wall_s": wall,
         "failed": failed,
-        "ttft_added_ms": {"p50": pick(0.5), "p99": pick(0.99), "mean": sum(added) / len(added) / 1e6 if added else 0.0},
-        "delivery_ms": {"p50": at(delivery, 0.5), "p99": at(delivery, 0.99)},
+        "ttft_added_ms": {**q(added), "mean": sum(added) / len(added) / 1e6 if added else 0.0},
+        "send_ms": q(send),
+        "delivery_ms": q(delivery),
     }))
 
 

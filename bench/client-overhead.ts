@@ -1,12 +1,19 @@
 /**
- * Client overhead of the openai backend: `npx tsx bench/client-overhead.ts [--tokens 100] [--scale 1]`.
- * Starts the zero-work streaming server (bench/client-overhead-server.mjs) in its own process, then for 1, 100
- * and 1,000 concurrent streams runs, each in its own process, llm-bench's client (the real OpenAiEngine under
- * runOffline, client-side token counting included) and a Python aiohttp client doing the same work
- * (bench/client-overhead-aiohttp.py). Prints token events per client CPU-second, and added TTFT: the TTFT the
- * client measured minus the server's own request-read → first-write time (CLOCK_MONOTONIC in all processes).
- * Also prints the delivery lag (server's first write → client's first token), the receive side alone.
- * Goal: ≥ 5× the Python client's events per CPU-second, < 1 ms added TTFT at 1,000 streams.
+ * Client overhead of the openai backend: `npm run bench:client-overhead -- [--tokens 100] [--scale 1] [--reps 3]
+ * [--step_ms 50] [--paced_tokens 20]`. Starts a zero-work streaming server (bench/client-overhead-server.mjs) in
+ * its own process, then runs llm-bench's client (the real OpenAiEngine under runOffline, client-side token
+ * counting included) and a Python aiohttp client doing the same work (bench/client-overhead-aiohttp.py), each
+ * cell in fresh processes, alternating the two clients.
+ *
+ * 1. Flood: the server sends each request's other events in one write, as fast as the client reads. Token events
+ *    per client CPU-second at 1, 100 and 1,000 concurrent streams; median of --reps, the clients interleaved.
+ * 2. Paced: the server emits like an engine's decode steps (one event to every open stream every --step_ms),
+ *    so 1,000 streams at 20 tokens/s each keep the client busy the way a real batch does without saturating it.
+ *
+ * Added TTFT is what the client itself adds to TTFT: its time from the request's start to handing the bytes to
+ * the socket (send) plus the time from the server's first-event write to the client's first-token stamp
+ * (delivery). Everything between (the server reading, queueing and answering) is the server's. Both processes
+ * stamp CLOCK_MONOTONIC. Goal: >= 5x the Python client's events per CPU-second, < 1 ms added TTFT at 1,000 streams.
  * CLIENT_OVERHEAD_PROFILE=out.cpuprofile writes a V8 CPU profile of llm-bench's measured window.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -17,7 +24,10 @@ interface CellResult {
   cpu_s: number;
   wall_s: number;
   failed: number;
+  /** send + delivery, per request. */
   ttft_added_ms: { p50: number; p99: number; mean: number };
+  /** Request start → its bytes handed to the socket. */
+  send_ms: { p50: number; p99: number };
   /** Server's first-event write → the client's first-token time: the receive side alone. */
   delivery_ms: { p50: number; p99: number };
 }
@@ -34,13 +44,22 @@ function arg(name: string, dflt: number): number {
 }
 
 // ---- child: llm-bench's client -------------------------------------------------------------------------
-async function child(base: string, conc: number, total: number, tokens: number): Promise<void> {
+async function child(
+  base: string,
+  conc: number,
+  total: number,
+  tokens: number,
+  warmupTokens: number,
+  rate: number,
+  skip: number,
+): Promise<void> {
   const { setLogLevel } = await import("../src/util/log.ts");
   const { nowNs } = await import("../src/util/clock.ts");
   const { resolveTokenizer } = await import("../src/model/tokenizer-resolve.ts");
   const { OpenAiConnection } = await import("../src/engine/openai/connection.ts");
   const { OpenAiEngine } = await import("../src/engine/openai/client.ts");
   const { runOffline } = await import("../src/load/offline.ts");
+  const { runLoad } = await import("../src/load/run-load.ts");
   setLogLevel("error");
   const tokenizer = await resolveTokenizer({ model: "llm-bench/tiny-llama" });
   const conn = new OpenAiConnection({
@@ -56,19 +75,19 @@ async function child(base: string, conc: number, total: number, tokens: number):
     features: { tokenIdPrompts: true, extensions: true },
     tokenizer,
   });
-  const reqs = (from: number, n: number) =>
+  const reqs = (from: number, n: number, outputTokens = tokens) =>
     Array.from({ length: n }, (_, i) => ({
       taskId: from + i,
       inputIds: Int32Array.of(from + i),
       prompt: undefined,
-      outputTokens: tokens,
+      outputTokens,
       line: i + 1,
       loraRequest: undefined,
     }));
   const load = { concurrency: conc, streaming: true, eosId: undefined, keepOutputIds: false };
   // Warmup: open the pool, and run enough requests for V8 to optimize the hot paths. With only `conc` of them
   // the 1-stream cell measured mostly unoptimized code (~2.5 ms per request cold vs ~0.8 ms warm).
-  await runOffline(engine, reqs(10_000_000, Math.max(conc, WARMUP_REQUESTS)), load);
+  await runOffline(engine, reqs(10_000_000, Math.max(conc, WARMUP_REQUESTS), warmupTokens), load);
   await (await fetch(`${base}/stats`)).text();
   const profile = process.env["CLIENT_OVERHEAD_PROFILE"];
   const session = profile ? new (await import("node:inspector/promises")).Session() : undefined;
@@ -79,7 +98,16 @@ async function child(base: string, conc: number, total: number, tokens: number):
   }
   const cpu0 = process.cpuUsage();
   const wall0 = nowNs();
-  const { records } = await runOffline(engine, reqs(0, total), load);
+  // rate > 0: open-loop Poisson arrivals (about `conc` streams open by Little's law), else a closed loop of `conc`.
+  const { records } =
+    rate > 0
+      ? await runLoad(
+          engine,
+          reqs(0, total),
+          { concurrency: 0, rate: { rate, burstiness: 1, seed: 0 } },
+          load,
+        )
+      : await runOffline(engine, reqs(0, total), load);
   const cpu = process.cpuUsage(cpu0);
   if (session && profile) {
     const { profile: p } = await session.post("Profiler.stop");
@@ -91,44 +119,53 @@ async function child(base: string, conc: number, total: number, tokens: number):
   // nowNs() counts from a process-local origin; the server stamps absolute CLOCK_MONOTONIC.
   const origin = Number(process.hrtime.bigint()) - nowNs();
   const added: number[] = [];
+  const send: number[] = [];
   const delivery: number[] = [];
   let events = 0;
   let failed = 0;
   for (const r of records) {
-    if (r.error !== undefined || r.firstTokenNs < 0) {
+    if (r.error !== undefined || r.firstTokenNs < 0 || r.sentNs === undefined) {
       failed++;
       continue;
     }
     events += r.chunkTimesNs?.length ?? 0;
-    const [recv, written] = srv[r.id]!;
-    added.push(r.firstTokenNs - r.startNs - (written - recv));
-    delivery.push(r.firstTokenNs + origin - written);
+    // The first arrivals of an open loop find fewer streams open: their first tokens are not counted.
+    if (Number(r.id) < skip) continue;
+    const written = srv[r.id]![1];
+    const s = r.sentNs - r.startNs;
+    const d = r.firstTokenNs + origin - written;
+    send.push(s);
+    delivery.push(d);
+    added.push(s + d);
   }
-  added.sort((a, b) => a - b);
-  delivery.sort((a, b) => a - b);
-  const at = (xs: number[], q: number) =>
-    xs.length ? xs[Math.min(xs.length - 1, Math.floor(xs.length * q))]! / 1e6 : 0;
-  const pick = (q: number) => at(added, q);
   const out: CellResult = {
     events,
     cpu_s: (cpu.user + cpu.system) / 1e6,
     wall_s: wall,
     failed,
     ttft_added_ms: {
-      p50: pick(0.5),
-      p99: pick(0.99),
+      ...quantilesMs(added),
       mean: added.length ? added.reduce((a, b) => a + b, 0) / added.length / 1e6 : 0,
     },
-    delivery_ms: { p50: at(delivery, 0.5), p99: at(delivery, 0.99) },
+    send_ms: quantilesMs(send),
+    delivery_ms: quantilesMs(delivery),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
+function quantilesMs(xs: number[]): { p50: number; p99: number } {
+  xs.sort((a, b) => a - b);
+  const at = (q: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(xs.length * q))]! / 1e6 : 0);
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
 // ---- parent ----------------------------------------------------------------------------------------------
-function startServer(): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn(process.execPath, [`${HERE}client-overhead-server.mjs`], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+function startServer(stepMs: number): Promise<{ proc: ChildProcess; base: string }> {
+  const proc = spawn(
+    process.execPath,
+    [`${HERE}client-overhead-server.mjs`, ...(stepMs > 0 ? ["--step_ms", String(stepMs)] : [])],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   return new Promise((resolve, reject) => {
     proc.once("error", reject);
     proc.stdout!.once("data", (d: Buffer) => {
@@ -161,67 +198,153 @@ function pythonWithAiohttp(): string | undefined {
   return undefined;
 }
 
+interface Cell {
+  conc: number;
+  /** Open-loop arrivals per second (0: closed loop of `conc`). */
+  rate: number;
+  /** Leading requests left out of the TTFT figures (the open loop's ramp-up). */
+  skip: number;
+  total: number;
+  tokens: number;
+  /** Tokens of the warm-up requests (paced cells warm up on 1-token requests: no step waits). */
+  warmupTokens: number;
+}
+
+const fmt = (n: number, d = 0) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
+function row(name: string, c: Cell, r: CellResult): string {
+  return (
+    `${name.padEnd(16)} ${String(c.conc).padStart(7)} ${String(c.total).padStart(9)} ${String(r.events).padStart(8)} ` +
+    `${fmt(r.cpu_s, 3).padStart(13)} ${fmt(r.events / r.cpu_s).padStart(13)}  ` +
+    `${`${fmt(r.ttft_added_ms.p50, 3)} / ${fmt(r.ttft_added_ms.p99, 3)}`.padStart(20)}  ` +
+    `${fmt(r.send_ms.p50, 3).padStart(9)}  ${`${fmt(r.delivery_ms.p50, 3)} / ${fmt(r.delivery_ms.p99, 3)}`.padStart(20)}  ${r.failed}\n`
+  );
+}
+
+const HEADER =
+  "client           streams  requests   events  client CPU s  events/CPU-s  added TTFT ms p50 / p99  send p50  delivery ms p50 / p99  failed\n";
+
+async function phase(
+  title: string,
+  stepMs: number,
+  cells: Cell[],
+  reps: number,
+  python: string | undefined,
+): Promise<void> {
+  const { proc, base } = await startServer(stepMs);
+  process.stdout.write(`\n${title} (server ${base}, own process)\n${HEADER}`);
+  try {
+    for (const c of cells) {
+      const ours: CellResult[] = [];
+      const theirs: CellResult[] = [];
+      for (let rep = 0; rep < reps; rep++) {
+        // Alternating, so a slow stretch of this shared machine hits both clients alike.
+        const r = runCell(process.execPath, [
+          ...process.execArgv,
+          fileURLToPath(import.meta.url),
+          "--child",
+          base,
+          String(c.conc),
+          String(c.total),
+          String(c.tokens),
+          String(c.warmupTokens),
+          String(c.rate),
+          String(c.skip),
+        ]);
+        ours.push(r);
+        process.stdout.write(row("llm-bench", c, r));
+        if (python) {
+          const py = runCell(python, [
+            `${HERE}client-overhead-aiohttp.py`,
+            base,
+            String(c.conc),
+            String(c.total),
+            String(c.tokens),
+            String(c.warmupTokens),
+            String(c.rate),
+            String(c.skip),
+          ]);
+          theirs.push(py);
+          process.stdout.write(row("python aiohttp", c, py));
+        }
+      }
+      const rate = (r: CellResult) => r.events / r.cpu_s;
+      const oursRate = median(ours.map(rate));
+      let line = `${"".padEnd(24)} median of ${reps}: llm-bench ${fmt(oursRate)} events/CPU-s, added TTFT p50 ${fmt(median(ours.map((r) => r.ttft_added_ms.p50)), 3)} ms / p99 ${fmt(median(ours.map((r) => r.ttft_added_ms.p99)), 3)} ms`;
+      if (theirs.length > 0) {
+        const pyRate = median(theirs.map(rate));
+        line += `; aiohttp ${fmt(pyRate)} events/CPU-s, added TTFT p50 ${fmt(median(theirs.map((r) => r.ttft_added_ms.p50)), 3)} ms; ratio ${fmt(oursRate / pyRate, 2)}x`;
+      }
+      process.stdout.write(`${line}\n`);
+    }
+  } finally {
+    proc.kill("SIGTERM");
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === "--child") {
-    const [base, conc, total, tokens] = process.argv.slice(3);
-    await child(base!, Number(conc), Number(total), Number(tokens));
+    const [base, conc, total, tokens, warmupTokens, rate, skip] = process.argv.slice(3);
+    await child(
+      base!,
+      Number(conc),
+      Number(total),
+      Number(tokens),
+      Number(warmupTokens ?? tokens),
+      Number(rate ?? 0),
+      Number(skip ?? 0),
+    );
     return;
   }
   const tokens = arg("--tokens", 100);
   const scale = arg("--scale", 1);
-  const cells = [
-    { conc: 1, total: Math.round(2000 * scale) },
-    { conc: 100, total: Math.round(3000 * scale) },
-    { conc: 1000, total: Math.round(5000 * scale) },
-  ];
+  const reps = arg("--reps", 3);
+  const stepMs = arg("--step_ms", 50);
+  const pacedTokens = arg("--paced_tokens", 20);
   const python = pythonWithAiohttp();
   if (!python)
     process.stdout.write(
       "python3-aiohttp is missing: apt-get install python3-aiohttp (measuring llm-bench only)\n",
     );
-  const { proc, base } = await startServer();
-  const fmt = (n: number, d = 0) =>
-    n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
   process.stdout.write(
-    `zero-work server ${base} (own process), ${tokens} token events per request, ${process.env["HOSTNAME"] ?? ""}\n\n` +
-      "client           streams  requests   events  client CPU s  events/CPU-s  added TTFT ms p50 / p99 / mean  delivery ms p50 / p99  failed\n",
+    `zero-work server, ${tokens} token events per request (flood), ${pacedTokens} at one per ${stepMs} ms (paced)\n`,
   );
-  try {
-    for (const c of cells) {
-      const row = (name: string, r: CellResult) =>
-        process.stdout.write(
-          `${name.padEnd(16)} ${String(c.conc).padStart(7)} ${String(c.total).padStart(9)} ${String(r.events).padStart(8)} ` +
-            `${fmt(r.cpu_s, 3).padStart(13)} ${fmt(r.events / r.cpu_s).padStart(13)}  ` +
-            `${`${fmt(r.ttft_added_ms.p50, 3)} / ${fmt(r.ttft_added_ms.p99, 3)} / ${fmt(r.ttft_added_ms.mean, 3)}`.padStart(30)}  ` +
-            `${`${fmt(r.delivery_ms.p50, 3)} / ${fmt(r.delivery_ms.p99, 3)}`.padStart(22)}  ${r.failed}\n`,
-        );
-      const ours = runCell(process.execPath, [
-        ...process.execArgv,
-        fileURLToPath(import.meta.url),
-        "--child",
-        base,
-        String(c.conc),
-        String(c.total),
-        String(tokens),
-      ]);
-      row("llm-bench", ours);
-      if (python) {
-        const py = runCell(python, [
-          `${HERE}client-overhead-aiohttp.py`,
-          base,
-          String(c.conc),
-          String(c.total),
-          String(tokens),
-        ]);
-        row("python aiohttp", py);
-        process.stdout.write(
-          `${"".padEnd(16)} ${"".padStart(7)} llm-bench / aiohttp events per CPU-second: ${fmt(ours.events / ours.cpu_s / (py.events / py.cpu_s), 2)}×\n`,
-        );
-      }
-    }
-  } finally {
-    proc.kill("SIGTERM");
-  }
+  const flood = (conc: number, total: number): Cell => ({
+    conc,
+    rate: 0,
+    skip: 0,
+    total: Math.round(total * scale),
+    tokens,
+    warmupTokens: tokens,
+  });
+  await phase(
+    "1. Flood: events per client CPU-second",
+    0,
+    [flood(1, 2000), flood(100, 3000), flood(1000, 5000)],
+    reps,
+    python,
+  );
+  // Open loop: Poisson arrivals at conc / request duration keep about `conc` streams open (Little's law), and
+  // first tokens land at random moments of the decode-step cycle, as with real users. (A closed loop would
+  // start each round of requests in the same step and time a burst of its own making.) The first `conc`
+  // arrivals, the ramp-up, are left out of the TTFT figures.
+  const paced = (conc: number): Cell => ({
+    conc,
+    rate: conc / ((pacedTokens * stepMs) / 1000),
+    skip: conc,
+    total: Math.round(4 * conc * scale),
+    tokens: pacedTokens,
+    warmupTokens: 1,
+  });
+  await phase(
+    `2. Paced: added TTFT while ${stepMs} ms decode steps stream to every open stream`,
+    stepMs,
+    [paced(100), paced(1000)],
+    1,
+    python,
+  );
 }
 
 await main();

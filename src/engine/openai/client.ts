@@ -94,6 +94,7 @@ export class OpenAiEngine implements Engine {
         if (type.includes("text/event-stream")) {
           sse = new SseReader({
             onData: (data, t) => acc.onData(data, t),
+            onFramed: (text, pos, t) => acc.onFramed(text, pos, t),
             onMalformed: (detail) => acc.fail("malformed_sse", detail),
           });
         } else wrongType = type;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ScannedEvent, scanEvent } from "./event-scan.ts";
+import { SseReader } from "./sse.ts";
 import { StreamAccumulator } from "./stream.ts";
 
 /** The accumulator on JSON.parse alone: a field nested deeper than the scanner goes makes it decline the event. */
@@ -164,5 +165,51 @@ describe("scanEvent", () => {
       assert.deepEqual(snapshot(fast), snapshot(slow), d);
     }
     assert.equal(fast.text(), "arb");
+  });
+});
+
+describe("events read in place from the SSE body", () => {
+  test("agree with split-then-read for every split of the body into two reads", () => {
+    const ev = (text: string, n: number) =>
+      `{"id":"x${n}","choices":[{"index":0,"text":${text},"finish_reason":null}],"usage":{"completion_tokens":${n}}}`;
+    const events = [
+      ev('"a"', 1),
+      ev('"b\\n"', 2),
+      ev('"é"', 3),
+      ` ${ev('"c"', 4)}`, // "data:  {": the data starts with a space
+      '{"choices":[],"usage":{"completion_tokens":4}}',
+      "[DONE]",
+    ];
+    const bodies = [
+      events.map((d) => `data: ${d}\n\n`).join(""),
+      events.map((d) => `data:${d}\n\n`).join(""),
+      `${events
+        .slice(0, 2)
+        .map((d) => `data: ${d}\n\n`)
+        .join("")}data: ${ev('"a"', 3).replace("}}", "}")}\n\n`,
+    ];
+    for (const body of bodies) {
+      const bytes = new TextEncoder().encode(body);
+      const read = (inPlace: boolean, cut: number) => {
+        const acc = new StreamAccumulator(false);
+        const sse = new SseReader({
+          onData: (d, t) => acc.onData(d, t),
+          onMalformed: (d) => acc.fail("malformed_sse", d),
+          ...(inPlace
+            ? { onFramed: (text: string, pos: number, t: number) => acc.onFramed(text, pos, t) }
+            : {}),
+        });
+        sse.feed(bytes.slice(0, cut), 1);
+        sse.feed(bytes.slice(cut), 2);
+        sse.end(3);
+        acc.settle();
+        return { ...snapshot(acc), times: acc.chunkTimesNs, done: acc.sawDone };
+      };
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        // Warm the layouts once, then compare (a learned layout is what the in-place read uses).
+        read(true, cut);
+        assert.deepEqual(read(true, cut), read(false, cut), `${JSON.stringify(body)} cut at ${cut}`);
+      }
+    }
   });
 });

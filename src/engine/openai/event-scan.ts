@@ -42,6 +42,11 @@ export class ScannedEvent {
 /** A learned layout: an anchored pattern (see matchTemplate) and the kinds of its capture groups. */
 interface Layout {
   re: RegExp;
+  /**
+   * The same layout framed as one SSE event, `data: <event>` and its blank line, matched in place in the decoded
+   * body (sticky): the event needs no slicing and no separate split. Undefined when the event had a line break.
+   */
+  framed: RegExp | undefined;
   captured: Slot[];
   hasChoice: boolean;
 }
@@ -496,9 +501,10 @@ function learn(chat: boolean, out: ScannedEvent): void {
     if (kind !== NUM && kind !== STR) captured.push(kind);
     from = spans[2 * k + 1]!;
   }
-  source += `${escapeRegExp(s.slice(from))}$`;
+  source += escapeRegExp(s.slice(from));
+  const framed = /[\r\n]/.test(s) ? undefined : new RegExp(`data: ?${source.slice(1)}\n\n`, "y");
   const layouts = LAYOUTS[chat ? 1 : 0];
-  layouts.unshift({ re: new RegExp(source), captured, hasChoice: out.hasChoice });
+  layouts.unshift({ re: new RegExp(`${source}$`), framed, captured, hasChoice: out.hasChoice });
   if (layouts.length > MAX_LAYOUTS) layouts.pop();
 }
 
@@ -512,6 +518,33 @@ function reset(out: ScannedEvent): void {
   out.finishReason = undefined;
   out.usage = undefined;
   out.hasIds = false;
+}
+
+/**
+ * Reads the SSE event `data: <event>\n\n` starting at `pos` of a decoded body, when a learned layout matches it
+ * whole; returns the index after its blank line, or -1 (then split and read it the usual way).
+ */
+export function scanFramedEvent(text: string, pos: number, chat: boolean, out: ScannedEvent): number {
+  const layouts = LAYOUTS[chat ? 1 : 0];
+  for (let k = 0; k < layouts.length; k++) {
+    const layout = layouts[k]!;
+    const re = layout.framed;
+    if (re === undefined) continue;
+    re.lastIndex = pos;
+    const m = re.exec(text);
+    if (m === null) continue;
+    if (k > 0) {
+      layouts.splice(k, 1);
+      layouts.unshift(layout);
+    }
+    s = "";
+    reset(out);
+    readSlots(m, layout.captured, out);
+    out.hasChoice = layout.hasChoice;
+    if (chat) out.text = out.content + (out.reasoningContent ?? out.reasoning ?? "");
+    return re.lastIndex;
+  }
+  return -1;
 }
 
 /** Reads one event's data into `out`; false: not read with certainty, use JSON.parse. */

@@ -10,6 +10,11 @@ import { createParser, type EventSourceParser, type ParseError } from "eventsour
 
 export interface SseHandlers {
   onData(data: string, timeNs: number): void;
+  /**
+   * Offered each event of the common `data: x` form in place first: returns the index after the event's blank
+   * line when it consumed the event, else -1 (the event is then split off and passed to onData).
+   */
+  onFramed?(text: string, pos: number, timeNs: number): number;
   /** Not SSE at all (a line with an unknown field, an oversized buffer). `retry:` problems are ignored. */
   onMalformed(detail: string): void;
 }
@@ -45,7 +50,15 @@ export class SseReader {
       return;
     }
     let start = 0;
+    const framed = this.handlers.onFramed;
     for (;;) {
+      if (framed !== undefined) {
+        const next = framed.call(this.handlers, s, start, timeNs);
+        if (next >= 0) {
+          start = next;
+          continue;
+        }
+      }
       const end = s.indexOf("\n\n", start);
       if (end < 0) break;
       if (!this.simpleEvent(s, start, end)) {

@@ -4,7 +4,7 @@
  * and the first thing that went wrong. The TTFT anchor is the first chunk that carries output (text, or
  * reasoning text, or a usage increase): role-only preludes and keep-alive events do not count.
  */
-import { ScannedEvent, scanEvent } from "./event-scan.ts";
+import { ScannedEvent, scanEvent, scanFramedEvent } from "./event-scan.ts";
 
 /** A request's outcome as a short reason code, or undefined on success. */
 export type FailureCode =
@@ -44,6 +44,26 @@ export class StreamAccumulator {
 
   constructor(private readonly chat: boolean) {}
 
+  /**
+   * The SSE event at `pos` of a decoded body, read in place when a learned layout matches it (sse.ts asks first);
+   * the index after it, or -1 to have it split and passed to onData.
+   */
+  onFramed(text: string, pos: number, timeNs: number): number {
+    if (this.failure !== undefined) return -1;
+    const end = scanFramedEvent(text, pos, this.chat, this.scanned);
+    if (end >= 0) this.take(this.scanned, timeNs);
+    return end;
+  }
+
+  private take(e: ScannedEvent, timeNs: number): void {
+    if (e.finishReason !== undefined) this.finishReason = e.finishReason;
+    if (e.hasChoice && this.idsComplete) {
+      if (e.hasIds) for (const id of e.ids) this.ids.push(id);
+      else if (e.text.length > 0) this.idsComplete = false;
+    }
+    this.apply(e.hasChoice, e.text, e.usage, timeNs);
+  }
+
   onData(data: string, timeNs: number): void {
     if (this.failure !== undefined) return;
     if (data === "[DONE]") {
@@ -52,12 +72,7 @@ export class StreamAccumulator {
     }
     const e = this.scanned;
     if (scanEvent(data, this.chat, e)) {
-      if (e.finishReason !== undefined) this.finishReason = e.finishReason;
-      if (e.hasChoice && this.idsComplete) {
-        if (e.hasIds) for (const id of e.ids) this.ids.push(id);
-        else if (e.text.length > 0) this.idsComplete = false;
-      }
-      this.apply(e.hasChoice, e.text, e.usage, timeNs);
+      this.take(e, timeNs);
       return;
     }
     let msg: { choices?: unknown; usage?: { completion_tokens?: unknown } | null; error?: unknown };
