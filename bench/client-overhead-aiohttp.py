@@ -88,10 +88,17 @@ async def run(base, conc, total, n, warmup_n, rate, skip, offset):
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[trace]) as session:
         # warmup: open the pool (and as many requests as llm-bench's JIT warmup), then drop the server's timestamps
-        warmup = max(conc, 1000)
-        await asyncio.gather(
-            *(one(session, sem, url, offset + 10_000_000 + i, warmup_n, [], sent_at) for i in range(warmup))
-        )
+        # At least 1,000 requests and 3 s, like llm-bench's client: the machine's speed ramps up under load.
+        warm0, warmed = time.monotonic(), 0
+        while warmed < 1000 or time.monotonic() - warm0 < 3.0:
+            n_batch = max(conc, 200)
+            await asyncio.gather(
+                *(
+                    one(session, sem, url, offset + 10_000_000 + warmed + i, warmup_n, [], sent_at)
+                    for i in range(n_batch)
+                )
+            )
+            warmed += n_batch
         async with session.get(base + "/stats") as r:
             await r.read()
         cpu0 = time.process_time()

@@ -213,3 +213,18 @@ describe("events read in place from the SSE body", () => {
     }
   });
 });
+
+describe("streams whose events keep changing shape", () => {
+  test("are still read exactly after the stream stops learning layouts", () => {
+    // Every event has its own layout (a key that is the token itself), as per-token logprobs would.
+    const fast = new StreamAccumulator(false);
+    const slow = new StreamAccumulator(false);
+    for (let k = 1; k <= 40; k++) {
+      const d = `{"choices":[{"text":"t${k}","logprobs":{"t${k}":-0.5}}],"usage":{"completion_tokens":${k}}}`;
+      fast.onData(d, k);
+      slow.onData(withDeepField(d), k);
+    }
+    assert.deepEqual(snapshot(fast), snapshot(slow));
+    assert.equal(fast.chunkTimesNs.length, 40);
+  });
+});

@@ -27,6 +27,8 @@ const USAGE = 7;
 const STR = 8;
 
 export class ScannedEvent {
+  /** Layouts this stream has learned: past MAX_LEARNS the stream's events change shape too often to pay off. */
+  learns = 0;
   hasChoice = false;
   /** completions: choices[0].text; chat: delta content plus reasoning text. */
   text = "";
@@ -58,6 +60,7 @@ interface Layout {
  */
 const LAYOUTS: [Layout[], Layout[]] = [[], []];
 const MAX_LAYOUTS = 8;
+const MAX_LEARNS = 16;
 
 const MAX_DEPTH = 64;
 // Module state instead of a cursor object: the scanner never re-enters, and this keeps the hot loop monomorphic.
@@ -407,7 +410,8 @@ function walk(chat: boolean, out: ScannedEvent): boolean {
 }
 
 /** A JSON string or null, as the grammar allows it (code units, like JSON.parse: lone surrogates pass). */
-const RX_STRING_OR_NULL = String.raw`("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"|null)`;
+/** A JSON string or null; the group holds the string's content (undefined for null), saving a slice per event. */
+const RX_STRING_OR_NULL = String.raw`(?:"((?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*)"|null)`;
 const RX_NUMBER = String.raw`-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?`;
 const RX_SLOT: Record<Slot, string> = {
   [NUM]: RX_NUMBER,
@@ -425,10 +429,10 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
-/** A string slot's literal → its value: sliced when it has no escapes, else JSON.parse on the literal alone. */
-function stringValue(lit: string): string | null {
-  if (lit === "null") return null;
-  return lit.indexOf("\\") < 0 ? lit.slice(1, -1) : (JSON.parse(lit) as string);
+/** A string slot's captured content → its value: as is without escapes, else JSON.parse on the literal alone. */
+function stringValue(content: string | undefined): string | null {
+  if (content === undefined) return null;
+  return content.indexOf("\\") < 0 ? content : (JSON.parse(`"${content}"`) as string);
 }
 
 /**
@@ -455,7 +459,7 @@ function matchTemplate(chat: boolean, out: ScannedEvent): boolean {
 
 function readSlots(m: RegExpExecArray, kinds: Slot[], out: ScannedEvent): void {
   for (let k = 0; k < kinds.length; k++) {
-    const lit = m[k + 1]!;
+    const lit = m[k + 1] as string;
     switch (kinds[k]) {
       case USAGE:
         out.usage = lit === "null" ? undefined : Number(lit);
@@ -559,7 +563,12 @@ export function scanEvent(data: string, chat: boolean, out: ScannedEvent): boole
     kinds.length = 0;
     ok = walk(chat, out);
     learning = false;
-    if (ok) learn(chat, out);
+    // A stream whose events keep changing shape (say, per-token logprobs with tokens as keys) is walked, not
+    // learned: compiling a pattern per event would cost more than JSON.parse.
+    if (ok && out.learns < MAX_LEARNS) {
+      out.learns++;
+      learn(chat, out);
+    }
   }
   s = "";
   if (!ok) return false;

@@ -28,6 +28,9 @@ export interface ResponseSink {
 /** A head longer than this is not a response we can use (and protects against a server that never ends it). */
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
+const HEAD_END = Buffer.from("\r\n\r\n", "latin1");
+/** RFC 9110 field-name token. */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 // Parser states: plain numbers, not an enum (no enums anywhere in the sources).
 const HEAD = 0;
@@ -137,6 +140,21 @@ export class ResponseParser {
   }
 
   private readHead(buf: Buffer, p: number): number {
+    // Common case: the whole head in this read, nothing carried over: one search and one decode.
+    if (this.partial.length === 0 && this.lines.length === 0) {
+      const end = buf.indexOf(HEAD_END, p);
+      if (end >= 0 && end - p <= MAX_HEAD_BYTES) {
+        const lines = buf.toString("latin1", p, end).split("\r\n");
+        // Bare LF line ends, or blank lines before the status line: the line-by-line path below.
+        let plain = lines[0]!.length > 0;
+        for (let k = 0; k < lines.length && plain; k++) if (lines[k]!.includes("\n")) plain = false;
+        if (plain) {
+          this.lines = lines;
+          this.startBody(this.parseHead());
+          return end + 4;
+        }
+      }
+    }
     for (;;) {
       const before = p;
       const next = this.line(buf, p, MAX_HEAD_BYTES - this.headBytes, "response head");
@@ -159,30 +177,50 @@ export class ResponseParser {
   }
 
   private parseHead(): ResponseHead {
-    const [statusLine, ...fields] = this.lines;
+    const lines = this.lines;
     this.lines = [];
     this.headBytes = 0;
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(statusLine!);
-    if (!m) throw new HttpProtocolError(`not an HTTP/1.x status line: '${statusLine!.slice(0, 80)}'`);
+    const statusLine = lines[0]!;
+    // HTTP/1.x SP 3DIGIT [SP reason]
+    const c = (k: number) => statusLine.charCodeAt(k);
+    const digit = (k: number) => c(k) >= 48 && c(k) <= 57;
+    if (
+      !statusLine.startsWith("HTTP/1.") ||
+      (c(7) !== 48 && c(7) !== 49) ||
+      c(8) !== 32 ||
+      !digit(9) ||
+      !digit(10) ||
+      !digit(11) ||
+      (statusLine.length > 12 && c(12) !== 32)
+    )
+      throw new HttpProtocolError(`not an HTTP/1.x status line: '${statusLine.slice(0, 80)}'`);
     const headers: Record<string, string> = {};
-    for (const f of fields) {
+    for (let k = 1; k < lines.length; k++) {
+      const f = lines[k]!;
       const colon = f.indexOf(":");
       // Obsolete line folding and fields without a name are refused, as RFC 9112 §5.2 allows.
-      if (colon <= 0 || f.charCodeAt(0) === 32 || f.charCodeAt(0) === 9)
+      if (colon <= 0 || !FIELD_NAME.test(f.slice(0, colon)))
         throw new HttpProtocolError(`malformed header field: '${f.slice(0, 80)}'`);
       const name = f.slice(0, colon).toLowerCase();
-      if (/[\s]/.test(name))
-        throw new HttpProtocolError(`malformed header field name: '${name.slice(0, 80)}'`);
       const value = f.slice(colon + 1).trim();
       const prev = headers[name];
       headers[name] = prev === undefined ? value : `${prev}, ${value}`;
     }
-    const http10 = m[1] === "0";
-    const connection = (headers["connection"] ?? "").toLowerCase();
-    const keepAlive = http10 ? /\bkeep-alive\b/.test(connection) : !/\bclose\b/.test(connection);
-    const ka = /\btimeout=(\d+)/i.exec(headers["keep-alive"] ?? "");
+    const http10 = c(7) === 48;
+    const connection = headers["connection"];
+    let keepAlive = !http10;
+    if (connection !== undefined) {
+      const tokens = connection
+        .toLowerCase()
+        .split(",")
+        .map((t) => t.trim());
+      if (tokens.includes("close")) keepAlive = false;
+      else if (http10 && tokens.includes("keep-alive")) keepAlive = true;
+    }
+    const kaField = headers["keep-alive"];
+    const ka = kaField === undefined ? null : /\btimeout=(\d+)/i.exec(kaField);
     return {
-      status: Number(m[2]),
+      status: (c(9) - 48) * 100 + (c(10) - 48) * 10 + (c(11) - 48),
       headers,
       keepAlive,
       keepAliveTimeoutS: ka ? Number(ka[1]) : undefined,
