@@ -157,6 +157,16 @@ describe("HttpPool", () => {
     assert.equal(srv.connections - before, 2);
   });
 
+  test("closing the pool ends requests in flight and those waiting for a socket", async () => {
+    const pool = new HttpPool(srv.url, { connections: 1, timeoutMs: 2000 });
+    const inFlight = failure(pool.request({ ...POST, path: "/slow" }, collect()));
+    const waiting = failure(pool.request({ ...POST, path: "/slow" }, collect()));
+    await new Promise((r) => setTimeout(r, 10));
+    await pool.close();
+    assert.equal((await inFlight).code, "HTTP_POOL_CLOSED");
+    assert.equal((await waiting).code, "HTTP_POOL_CLOSED");
+  });
+
   test("an aborted request fails with ABORT_ERR, before or during the exchange", async () => {
     const pool = new HttpPool(srv.url, { connections: 1, timeoutMs: 2000 });
     const ac = new AbortController();

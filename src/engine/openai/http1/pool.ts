@@ -235,7 +235,9 @@ export class HttpPool {
   private readonly limit: number;
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
-  private readonly waiting: Array<(c: Connection) => void> = [];
+  /** Requests waiting for a socket: `use` gives them one, `fail` ends them when the pool closes. */
+  private readonly waiting: Array<{ use: (c: Connection) => void; fail: (err: HttpClientError) => void }> =
+    [];
   private readonly fixedHeaders: string;
   private closed = false;
 
@@ -291,14 +293,17 @@ export class HttpPool {
         };
         signal.addEventListener("abort", onAbort, { once: true });
       }
-      this.acquire((c) => {
-        if (cancelled) {
-          this.release(c);
-          return;
-        }
-        conn = c;
-        c.start(x, wire);
-      });
+      this.acquire(
+        (c) => {
+          if (cancelled) {
+            this.release(c);
+            return;
+          }
+          conn = c;
+          c.start(x, wire);
+        },
+        (err) => x.reject(err),
+      );
     });
   }
 
@@ -323,7 +328,7 @@ export class HttpPool {
     return { status, text: Buffer.concat(parts).toString("utf8") };
   }
 
-  private acquire(use: (c: Connection) => void): void {
+  private acquire(use: (c: Connection) => void, fail: (err: HttpClientError) => void): void {
     for (;;) {
       const c = this.idle.pop();
       if (!c) break;
@@ -345,7 +350,7 @@ export class HttpPool {
       use(c);
       return;
     }
-    this.waiting.push(use);
+    this.waiting.push({ use, fail });
   }
 
   /** A socket whose response completed: to the next waiting request, else idle. */
@@ -356,7 +361,7 @@ export class HttpPool {
     }
     const next = this.waiting.shift();
     if (next) {
-      next(c);
+      next.use(c);
       return;
     }
     c.idleSince = nowNs();
@@ -372,14 +377,15 @@ export class HttpPool {
       const next = this.waiting.shift()!;
       const fresh = new Connection(this, this.origin);
       this.all.add(fresh);
-      next(fresh);
+      next.use(fresh);
     }
   }
 
   /** Closes every socket at once: a stalled server must not keep the benchmark alive after the run. */
   async close(): Promise<void> {
     this.closed = true;
-    this.waiting.length = 0;
+    for (const w of this.waiting.splice(0))
+      w.fail(new HttpClientError("HTTP_POOL_CLOSED", "the connection pool was closed"));
     for (const c of [...this.all])
       c.fail(new HttpClientError("HTTP_POOL_CLOSED", "the connection pool was closed"));
     this.idle.length = 0;
