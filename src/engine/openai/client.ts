@@ -20,7 +20,7 @@ import type {
   TokenSink,
 } from "../types.ts";
 import type { OpenAiConnection } from "./connection.ts";
-import type { ExchangeTimes, ResponseHandler } from "./http1/pool.ts";
+import type { ExchangeTimes, HttpClientError, ResponseHandler } from "./http1/pool.ts";
 import { requestBody, type WireFeatures } from "./request-body.ts";
 import { SseReader } from "./sse.ts";
 import { errorMessage, StreamAccumulator } from "./stream.ts";
@@ -91,7 +91,8 @@ export class OpenAiEngine implements Engine {
         status = h.status;
         if (status >= 300) return;
         const type = h.headers["content-type"] ?? "";
-        if (type.includes("text/event-stream")) {
+        // Media types are case-insensitive (RFC 9110 §8.3.1).
+        if (type.toLowerCase().includes("text/event-stream")) {
           sse = new SseReader({
             onData: (data, t) => acc.onData(data, t),
             onFramed: (text, pos, t) => acc.onFramed(text, pos, t),
@@ -127,7 +128,8 @@ export class OpenAiEngine implements Engine {
         if (tell) for (let i = before; i < acc.chunkTimesNs.length; i++) tell(NO_IDS, t);
       }
     } catch (err) {
-      if (signal?.aborted) return this.finish(acc, "cancelled", "cancelled");
+      times = (err as HttpClientError).times;
+      if (signal?.aborted) return this.finish(acc, "cancelled", "cancelled", times);
       acc.fail(...classify(err, gotHeaders, acc.chunkTimesNs.length, this.conn.timeoutMs));
     }
     const otherText = () => Buffer.concat(other).toString("utf8");
@@ -228,7 +230,7 @@ export function classify(
   gotHeaders: boolean,
   chunks: number,
   timeoutMs: number,
-): ["connection_reset" | "connection_refused" | "connection_error" | "timeout", string] {
+): ["connection_reset" | "connection_refused" | "connection_error" | "timeout" | "client_error", string] {
   const e = err as { code?: string; message?: string };
   const code = e.code ?? "";
   const where = gotHeaders ? `mid-stream after ${chunks} chunks` : "before response headers";
@@ -236,5 +238,7 @@ export function classify(
     return ["timeout", `no data for ${timeoutMs / 1000} s (--request_timeout), ${where}`];
   if (RESET_CODES.has(code)) return ["connection_reset", `${where} (${e.message ?? code})`];
   if (code === "ECONNREFUSED") return ["connection_refused", e.message ?? code];
+  // Our own code threw while reading the response: not the server's fault, and not to be counted as such.
+  if (code === "HTTP_HANDLER") return ["client_error", `${e.message ?? code}, ${where}`];
   return ["connection_error", `${code || "error"}: ${e.message ?? String(err)}, ${where}`];
 }

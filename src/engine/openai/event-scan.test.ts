@@ -228,3 +228,31 @@ describe("streams whose events keep changing shape", () => {
     assert.equal(fast.chunkTimesNs.length, 40);
   });
 });
+
+describe("very long values", () => {
+  test("a string slot of millions of characters is read exactly, not thrown on", () => {
+    const ev = (text: string, n: number) =>
+      `{"id":"big","choices":[{"index":0,"text":"${text}","finish_reason":null}],"usage":{"completion_tokens":${n}}}`;
+    const fast = new StreamAccumulator(false);
+    fast.onData(ev("a", 1), 1); // learns the layout
+    // ~8 MB of escapes: beyond what the regular expression's backtrack stack holds.
+    const huge = "\\u0001".repeat(1_300_000);
+    fast.onData(ev(huge, 2), 2);
+    assert.equal(fast.failure, undefined);
+    assert.equal(fast.text(), `a${"\u0001".repeat(1_300_000)}`);
+    assert.equal(fast.serverTokens, 2);
+    // The same through the SSE reader, arriving in 64 KiB reads.
+    const acc = new StreamAccumulator(false);
+    const sse = new SseReader({
+      onData: (d, t) => acc.onData(d, t),
+      onMalformed: (d) => acc.fail("malformed_sse", d),
+      onFramed: (text, pos, t) => acc.onFramed(text, pos, t),
+    });
+    const bytes = new TextEncoder().encode(`data: ${ev("a", 1)}\n\ndata: ${ev(huge, 2)}\n\ndata: [DONE]\n\n`);
+    for (let i = 0; i < bytes.length; i += 65_536) sse.feed(bytes.subarray(i, i + 65_536), i);
+    sse.end(bytes.length);
+    assert.equal(acc.settle(), undefined);
+    assert.equal(acc.chunkTimesNs.length, 2);
+    assert.equal(acc.text().length, 1 + 1_300_000);
+  });
+});

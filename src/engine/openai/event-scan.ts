@@ -444,7 +444,7 @@ function matchTemplate(chat: boolean, out: ScannedEvent): boolean {
   const layouts = LAYOUTS[chat ? 1 : 0];
   for (let k = 0; k < layouts.length; k++) {
     const layout = layouts[k]!;
-    const m = layout.re.exec(s);
+    const m = exec(layout.re, s);
     if (m === null) continue;
     if (k > 0) {
       layouts.splice(k, 1);
@@ -455,6 +455,18 @@ function matchTemplate(chat: boolean, out: ScannedEvent): boolean {
     return true;
   }
   return false;
+}
+
+/**
+ * The pattern's match, or null; also null when the matcher gives up: a string slot of millions of characters
+ * exhausts Irregexp's backtrack stack (RangeError), and such an event is left to JSON.parse.
+ */
+function exec(re: RegExp, text: string): RegExpExecArray | null {
+  try {
+    return re.exec(text);
+  } catch {
+    return null;
+  }
 }
 
 function readSlots(m: RegExpExecArray, kinds: Slot[], out: ScannedEvent): void {
@@ -535,7 +547,7 @@ export function scanFramedEvent(text: string, pos: number, chat: boolean, out: S
     const re = layout.framed;
     if (re === undefined) continue;
     re.lastIndex = pos;
-    const m = re.exec(text);
+    const m = exec(re, text);
     if (m === null) continue;
     if (k > 0) {
       layouts.splice(k, 1);

@@ -93,6 +93,14 @@ describe("SseReader fast path", () => {
         );
         assert.deepEqual(bad, []);
       }
+      // And one byte per read: a blank line split across reads, pending text carried many times.
+      const { events, bad } = collect(Array.from(bytes, (b) => Uint8Array.of(b)));
+      assert.deepEqual(
+        events.map((e) => e[0]),
+        reference(body),
+        `${JSON.stringify(body)} byte by byte`,
+      );
+      assert.deepEqual(bad, []);
     }
   });
 });

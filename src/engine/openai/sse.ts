@@ -43,29 +43,34 @@ export class SseReader {
       this.parser.feed(text);
       return;
     }
-    const s = this.pending.length > 0 ? this.pending + text : text;
-    this.pending = "";
-    if (s.includes("\r")) {
-      this.toSlow(s);
+    // Only the new text can hold a CR, and only from the end of the old pending text can a blank line start:
+    // a multi-megabyte event arriving in many reads is not scanned again and again.
+    if (text.includes("\r")) {
+      this.toSlow(this.pending + text);
+      this.pending = "";
       return;
     }
+    const searchFrom = this.pending.length > 0 ? this.pending.length - 1 : 0;
+    const s = this.pending.length > 0 ? this.pending + text : text;
+    this.pending = "";
     let start = 0;
+    let end = s.indexOf("\n\n", searchFrom);
     const framed = this.handlers.onFramed;
-    for (;;) {
+    while (end >= 0) {
       if (framed !== undefined) {
         const next = framed.call(this.handlers, s, start, timeNs);
         if (next >= 0) {
           start = next;
+          end = s.indexOf("\n\n", start);
           continue;
         }
       }
-      const end = s.indexOf("\n\n", start);
-      if (end < 0) break;
       if (!this.simpleEvent(s, start, end)) {
         this.toSlow(s.slice(start));
         return;
       }
       start = end + 2;
+      end = s.indexOf("\n\n", start);
     }
     if (start < s.length) this.pending = s.slice(start);
   }

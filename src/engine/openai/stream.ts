@@ -15,6 +15,7 @@ export type FailureCode =
   | "connection_reset"
   | "connection_refused"
   | "connection_error"
+  | "client_error"
   | "timeout";
 
 interface Choice {

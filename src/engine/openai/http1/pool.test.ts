@@ -231,6 +231,55 @@ describe("HttpPool failures", () => {
     await srv.close();
   });
 
+  test("a failed request keeps its send and first-byte times", async () => {
+    const srv = await serve((s) => s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    const pool = new HttpPool(srv.url, { connections: 1, timeoutMs: 200 });
+    const err = await failure(pool.request(POST, collect()));
+    assert.equal(err.code, "HTTP_TIMEOUT");
+    assert.ok(err.times !== undefined && err.times.sentNs > 0 && err.times.firstByteNs! >= err.times.sentNs);
+    await pool.close();
+    await srv.close();
+  });
+
+  test("bytes after a complete response end the socket, not the request", async () => {
+    const srv = await serve((s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi\r\n"));
+    const pool = new HttpPool(srv.url, { connections: 1, timeoutMs: 1000 });
+    const h = collect();
+    await pool.request(POST, h);
+    assert.equal(h.body, "hi");
+    await pool.request(POST, collect()); // on a new socket
+    assert.equal(srv.connections, 2);
+    await pool.close();
+    await srv.close();
+  });
+
+  test("the keep-alive race: a reused socket closed as the request goes out is retried once, fresh", async () => {
+    const perSocket = new Map<net.Socket, number>();
+    const srv = await serve((s, req) => {
+      const n = (perSocket.get(s) ?? 0) + 1;
+      perSocket.set(s, n);
+      // The second request on any socket finds it closed by the server; a first request is answered.
+      if (n === 2) s.destroy();
+      else s.write(ok(req.includes("/b") ? "second" : "first"));
+    });
+    const pool = new HttpPool(srv.url, { connections: 1, timeoutMs: 1000 });
+    await pool.request(POST, collect());
+    const h = collect();
+    await pool.request({ ...POST, path: "/b" }, h);
+    assert.equal(h.body, "second");
+    assert.equal(srv.connections, 2);
+    assert.equal(srv.requests.length, 3);
+    // A fresh socket that closes without answering is not retried.
+    const once = await serve((s) => s.destroy());
+    const fresh = new HttpPool(once.url, { connections: 1, timeoutMs: 1000 });
+    assert.equal((await failure(fresh.request(POST, collect()))).code, "HTTP_CLOSED");
+    assert.equal(once.requests.length, 1);
+    await fresh.close();
+    await once.close();
+    await pool.close();
+    await srv.close();
+  });
+
   test("a response without length is read to the close", async () => {
     const srv = await serve((s) => {
       s.end("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\ndata: 2\n\n");

@@ -24,6 +24,8 @@ import {
 
 /** A failed exchange: `code` is a system code (ECONNREFUSED, ECONNRESET, EPIPE, ...) or one of HTTP_*. */
 export class HttpClientError extends Error {
+  /** When the request had been sent: its send and first-byte times (failed requests keep them too). */
+  times: ExchangeTimes | undefined;
   constructor(
     readonly code: string,
     message: string,
@@ -65,6 +67,15 @@ export interface ExchangeTimes {
   sentNs: number;
   firstByteNs: number | undefined;
 }
+
+/** A request waiting for a socket: `use` gives it one, `fail` ends it when the pool closes. */
+interface Waiter {
+  use(c: Connection): void;
+  fail(err: HttpClientError): void;
+}
+
+/** Failures of a reused socket before any byte came back: the keep-alive race, retried once. */
+const RETRYABLE = new Set(["HTTP_CLOSED", "ECONNRESET", "EPIPE"]);
 
 interface Exchange extends ExchangeTimes {
   method: string;
@@ -128,7 +139,12 @@ class Connection implements ResponseSink {
     );
   }
 
+  /** Exchanges started on this socket; from the second on, it is a reused (keep-alive) socket. */
+  private exchanges = 0;
+  reused = false;
+
   start(x: Exchange, wire: string): void {
+    this.reused = this.exchanges++ > 0;
     x.parser = new ResponseParser(this, x.method);
     this.exchange = x;
     this.reusable = false;
@@ -171,6 +187,13 @@ class Connection implements ResponseSink {
     try {
       x.parser.feed(buf);
     } catch (err) {
+      if (x.parser.done && !x.stopped) {
+        // The response was complete; what followed it is the server's error, not this request's.
+        this.exchange = undefined;
+        this.destroy();
+        x.resolve();
+        return;
+      }
       this.fail(
         err instanceof HttpProtocolError
           ? new HttpClientError(err.code, err.message)
@@ -264,6 +287,8 @@ export class HttpPool {
     return new Promise<ExchangeTimes>((resolve, reject) => {
       let conn: Connection | undefined;
       let onAbort: (() => void) | undefined;
+      let waiter: Waiter | undefined;
+      let retried = false;
       const done = () => {
         if (onAbort) signal!.removeEventListener("abort", onAbort);
       };
@@ -280,30 +305,43 @@ export class HttpPool {
           resolve({ sentNs: x.sentNs, firstByteNs: x.firstByteNs });
         },
         reject: (err) => {
+          // The keep-alive race: a reused socket the server closed just as this request went out. Nothing came
+          // back, so the server did not answer it: sent once more on a fresh socket (as browsers do).
+          if (
+            !retried &&
+            conn?.reused === true &&
+            x.firstByteNs === undefined &&
+            RETRYABLE.has(err.code) &&
+            !this.closed
+          ) {
+            retried = true;
+            const fresh = this.connect();
+            conn = fresh;
+            fresh.start(x, wire);
+            return;
+          }
           done();
+          if (x.sentNs > 0) err.times = { sentNs: x.sentNs, firstByteNs: x.firstByteNs };
           reject(err);
         },
       };
-      let cancelled = false;
+      const use = (c: Connection) => {
+        waiter = undefined;
+        conn = c;
+        c.start(x, wire);
+      };
       if (signal) {
         onAbort = () => {
-          cancelled = true;
+          if (waiter !== undefined) {
+            this.dropWaiter(waiter);
+            waiter = undefined;
+          }
           if (conn?.exchange === x) conn.fail(abortError());
           else x.reject(abortError());
         };
         signal.addEventListener("abort", onAbort, { once: true });
       }
-      this.acquire(
-        (c) => {
-          if (cancelled) {
-            this.release(c);
-            return;
-          }
-          conn = c;
-          c.start(x, wire);
-        },
-        (err) => x.reject(err),
-      );
+      waiter = this.acquire(use, (err) => x.reject(err));
     });
   }
 
@@ -328,7 +366,8 @@ export class HttpPool {
     return { status, text: Buffer.concat(parts).toString("utf8") };
   }
 
-  private acquire(use: (c: Connection) => void, fail: (err: HttpClientError) => void): void {
+  /** Hands `use` a socket now, or queues it and returns its place in the queue. */
+  private acquire(use: (c: Connection) => void, fail: (err: HttpClientError) => void): Waiter | undefined {
     for (;;) {
       const c = this.idle.pop();
       if (!c) break;
@@ -342,15 +381,26 @@ export class HttpPool {
         continue;
       }
       use(c);
-      return;
+      return undefined;
     }
     if (this.all.size < this.limit) {
-      const c = new Connection(this, this.origin);
-      this.all.add(c);
-      use(c);
-      return;
+      use(this.connect());
+      return undefined;
     }
-    this.waiting.push({ use, fail });
+    const w: Waiter = { use, fail };
+    this.waiting.push(w);
+    return w;
+  }
+
+  private connect(): Connection {
+    const c = new Connection(this, this.origin);
+    this.all.add(c);
+    return c;
+  }
+
+  private dropWaiter(w: Waiter): void {
+    const i = this.waiting.indexOf(w);
+    if (i >= 0) this.waiting.splice(i, 1);
   }
 
   /** A socket whose response completed: to the next waiting request, else idle. */
@@ -374,10 +424,7 @@ export class HttpPool {
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
     if (!this.closed && this.waiting.length > 0 && this.all.size < this.limit) {
-      const next = this.waiting.shift()!;
-      const fresh = new Connection(this, this.origin);
-      this.all.add(fresh);
-      next.use(fresh);
+      this.waiting.shift()!.use(this.connect());
     }
   }
 

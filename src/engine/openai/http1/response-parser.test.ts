@@ -107,6 +107,14 @@ describe("ResponseParser", () => {
     assert.equal(head.seen.complete, 1);
   });
 
+  test("a long head split over many reads counts each byte once against the limit", () => {
+    const wire = Buffer.from(`HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(40_000)}\r\nContent-Length: 0\r\n\r\n`);
+    const { p, seen } = parser();
+    for (let i = 0; i < wire.length; i += 9_999) p.feed(wire.subarray(i, i + 9_999));
+    assert.equal(seen.complete, 1);
+    assert.equal(seen.heads[0]!.headers["x-big"]!.length, 40_000);
+  });
+
   test("repeated fields are joined; names are case-insensitive", () => {
     const { p, seen } = parser();
     p.feed(Buffer.from("HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a:  2 \r\nContent-Length: 0\r\n\r\n"));

@@ -157,7 +157,8 @@ export class ResponseParser {
     }
     for (;;) {
       const before = p;
-      const next = this.line(buf, p, MAX_HEAD_BYTES - this.headBytes, "response head");
+      // headBytes already counts the carried-over partial line, which line() counts again.
+      const next = this.line(buf, p, MAX_HEAD_BYTES - this.headBytes + this.partial.length, "response head");
       if (next < 0) {
         this.headBytes += buf.length - before;
         return buf.length;
@@ -298,7 +299,12 @@ export class ResponseParser {
   private readTrailers(buf: Buffer, p: number): number {
     for (;;) {
       const before = p;
-      const next = this.line(buf, p, MAX_HEAD_BYTES - this.headBytes, "trailer section");
+      const next = this.line(
+        buf,
+        p,
+        MAX_HEAD_BYTES - this.headBytes + this.partial.length,
+        "trailer section",
+      );
       if (next < 0) {
         this.headBytes += buf.length - before;
         return buf.length;
