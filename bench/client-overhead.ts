@@ -68,7 +68,9 @@ async function child(
     baseUrl: base,
     endpoint: "completions",
     requestTimeoutMs: 600_000,
-    concurrency: conc,
+    // Open loop: no cap, as the product sizes its pool to the run's (unlimited) concurrency; a pool of `conc`
+    // would queue the requests that Poisson arrivals put above `conc` and count the wait as send time.
+    concurrency: rate > 0 ? 0 : conc,
   });
   const engine = new OpenAiEngine({
     connection: conn,
