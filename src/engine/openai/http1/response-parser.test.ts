@@ -63,6 +63,23 @@ describe("ResponseParser", () => {
     });
   });
 
+  test("chunk sizes in upper and lower case, with leading zeros, and too long ones refused", () => {
+    const body = "x".repeat(0x1a);
+    everySplit(
+      `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1A\r\n${body}\r\n0001a\r\n${body}\r\n0\r\n\r\n`,
+      (seen) => {
+        assert.equal(seen.body, body + body);
+        assert.equal(seen.complete, 1);
+      },
+    );
+    const { p } = parser();
+    assert.throws(
+      () =>
+        p.feed(Buffer.from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000000000001\r\nx\r\n")),
+      HttpProtocolError,
+    );
+  });
+
   test("interim 1xx responses are skipped; the final one is reported", () => {
     everySplit("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", (seen) => {
       assert.deepEqual(

@@ -271,6 +271,28 @@ export class ResponseParser {
   }
 
   private readChunkSize(buf: Buffer, p: number): number {
+    // Common case, once per token event on a paced stream: `<hex>\r\n` whole in this read, read from the bytes.
+    if (this.partial.length === 0) {
+      const n = buf.length;
+      let size = 0;
+      let k = p;
+      for (; k < n && k - p < 12; k++) {
+        const c = buf[k]!;
+        const v =
+          c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+        if (v < 0) break;
+        size = size * 16 + v;
+      }
+      if (k > p && k + 1 < n && buf[k] === 13 && buf[k + 1] === 10) {
+        if (size === 0) this.state = TRAILERS;
+        else {
+          this.remaining = size;
+          this.state = CHUNK_DATA;
+        }
+        return k + 2;
+      }
+      // Extensions, a bare LF, a line split across reads, too many digits: the general path below.
+    }
     const next = this.line(buf, p, MAX_CHUNK_LINE, "chunk size line");
     if (next < 0) return buf.length;
     const l = this.takeLine();
@@ -288,6 +310,10 @@ export class ResponseParser {
   }
 
   private readChunkEnd(buf: Buffer, p: number): number {
+    if (this.partial.length === 0 && p + 1 < buf.length && buf[p] === 13 && buf[p + 1] === 10) {
+      this.state = CHUNK_SIZE;
+      return p + 2;
+    }
     // The CRLF after chunk data; a bare LF is accepted like a line end elsewhere.
     const next = this.line(buf, p, 2, "chunk terminator");
     if (next < 0) return buf.length;
