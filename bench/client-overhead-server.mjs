@@ -73,6 +73,9 @@ const server = createServer((req, res) => {
     const id = Array.isArray(body.prompt) ? body.prompt[0] : body.prompt;
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     res.write(event(1, " the"));
+    // node:http corks a response's first write until the next tick; with many requests read in one go, that
+    // tick comes after all of them. Flush now so `written` is when the bytes really left.
+    res.socket?.uncork();
     const written = process.hrtime.bigint();
     stats[id] = [Number(recv), Number(written)];
     if (n === 1) res.end(end(1));
