@@ -74,9 +74,10 @@ const server = createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     res.write(event(1, " the"));
     // node:http corks a response's first write until the next tick; with many requests read in one go, that
-    // tick comes after all of them. Flush now so `written` is when the bytes really left.
-    res.socket?.uncork();
+    // tick comes after all of them. Stamp, then flush at once: `written` is when the bytes start to leave (after
+    // the write returns the client, on the other core, may already have stamped its first token).
     const written = process.hrtime.bigint();
+    res.socket?.uncork();
     stats[id] = [Number(recv), Number(written)];
     if (n === 1) res.end(end(1));
     else if (stepMs > 0) open.add({ res, sent: 1, n });
