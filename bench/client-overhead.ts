@@ -251,33 +251,21 @@ async function phase(
     for (const c of cells) {
       const ours: CellResult[] = [];
       const theirs: CellResult[] = [];
+      // Both clients take the same arguments: BASE STREAMS REQUESTS TOKENS WARMUP_TOKENS RATE SKIP.
+      const cellArgs = [c.conc, c.total, c.tokens, c.warmupTokens, c.rate, c.skip].map(String);
+      cellArgs.unshift(base);
       for (let rep = 0; rep < reps; rep++) {
         // Alternating, so a slow stretch of this shared machine hits both clients alike.
         const r = runCell(process.execPath, [
           ...process.execArgv,
           fileURLToPath(import.meta.url),
           "--child",
-          base,
-          String(c.conc),
-          String(c.total),
-          String(c.tokens),
-          String(c.warmupTokens),
-          String(c.rate),
-          String(c.skip),
+          ...cellArgs,
         ]);
         ours.push(r);
         process.stdout.write(row("llm-bench", c, r));
         if (python) {
-          const py = runCell(python, [
-            `${HERE}client-overhead-aiohttp.py`,
-            base,
-            String(c.conc),
-            String(c.total),
-            String(c.tokens),
-            String(c.warmupTokens),
-            String(c.rate),
-            String(c.skip),
-          ]);
+          const py = runCell(python, [`${HERE}client-overhead-aiohttp.py`, ...cellArgs]);
           theirs.push(py);
           process.stdout.write(row("python aiohttp", c, py));
         }

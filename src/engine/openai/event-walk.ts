@@ -255,58 +255,30 @@ function ids(out: ScannedEvent): boolean {
 }
 
 function delta(out: ScannedEvent): boolean {
-  if (s.charCodeAt(i) !== 123) return false;
-  i++;
-  ws();
-  if (s.charCodeAt(i) === 125) {
-    i++;
-    return true;
-  }
   let seen = 0;
-  for (;;) {
-    const k = key();
-    if (k === undefined) return false;
+  return members((k) => {
     const bit = k === "content" ? 1 : k === "reasoning_content" ? 2 : k === "reasoning" ? 4 : 0;
-    if (bit === 0) {
-      if (!skip(3)) return false;
-    } else {
-      if (seen & bit) return false;
-      seen |= bit;
-      if (!slot(bit === 1 ? CONTENT : bit === 2 ? REASONING_CONTENT : REASONING, out)) return false;
-    }
-    const end = next(125);
-    if (end === undefined) return false;
-    if (end) return true;
-  }
+    if (bit === 0) return skip(3);
+    if (seen & bit) return false;
+    seen |= bit;
+    return slot(bit === 1 ? CONTENT : bit === 2 ? REASONING_CONTENT : REASONING, out);
+  });
 }
 
 function choice(chat: boolean, out: ScannedEvent): boolean {
   if (s.charCodeAt(i) !== 123) return false;
-  i++;
   out.hasChoice = true;
-  ws();
-  if (s.charCodeAt(i) === 125) {
-    i++;
-    return true;
-  }
   let seen = 0;
-  for (;;) {
-    const k = key();
-    if (k === undefined) return false;
+  return members((k) => {
     const bit = k === "text" ? 1 : k === "delta" ? 2 : k === "finish_reason" ? 4 : k === "token_ids" ? 8 : 0;
     if (bit !== 0 && seen & bit) return false;
     seen |= bit;
-    let ok: boolean;
-    if (bit === 1 && !chat) ok = slot(TEXT, out);
-    else if (bit === 2 && chat) ok = delta(out);
-    else if (bit === 4) ok = slot(FINISH, out);
-    else if (bit === 8) ok = slot(IDS, out);
-    else ok = skip(2);
-    if (!ok) return false;
-    const end = next(125);
-    if (end === undefined) return false;
-    if (end) return true;
-  }
+    if (bit === 1 && !chat) return slot(TEXT, out);
+    if (bit === 2 && chat) return delta(out);
+    if (bit === 4) return slot(FINISH, out);
+    if (bit === 8) return slot(IDS, out);
+    return skip(2);
+  });
 }
 
 function choices(chat: boolean, out: ScannedEvent): boolean {
@@ -328,6 +300,40 @@ function choices(chat: boolean, out: ScannedEvent): boolean {
 
 function usage(out: ScannedEvent): boolean {
   if (lit("null")) return true;
+  let seen = false;
+  return members((k) => {
+    if (k !== "completion_tokens") return skip(2);
+    if (seen) return false;
+    seen = true;
+    return slot(USAGE, out);
+  });
+}
+
+function walk(chat: boolean, out: ScannedEvent): boolean {
+  ws();
+  let seen = 0;
+  const ok = members((k) => {
+    if (k === "choices") {
+      if (seen & 1) return false;
+      seen |= 1;
+      return choices(chat, out);
+    }
+    if (k === "usage") {
+      if (seen & 2) return false;
+      seen |= 2;
+      return usage(out);
+    }
+    // A null error is no error; any other is reported by the JSON.parse path.
+    if (k === "error") return lit("null");
+    return skip(1);
+  });
+  if (!ok) return false;
+  ws();
+  return i === s.length;
+}
+
+/** An object at i: each member's key goes to `member`, which reads the value; false on anything invalid. */
+function members(member: (key: string) => boolean): boolean {
   if (s.charCodeAt(i) !== 123) return false;
   i++;
   ws();
@@ -335,51 +341,13 @@ function usage(out: ScannedEvent): boolean {
     i++;
     return true;
   }
-  let seen = false;
   for (;;) {
     const k = key();
-    if (k === undefined) return false;
-    if (k === "completion_tokens") {
-      if (seen) return false;
-      seen = true;
-      if (!slot(USAGE, out)) return false;
-    } else if (!skip(2)) return false;
+    if (k === undefined || !member(k)) return false;
     const end = next(125);
     if (end === undefined) return false;
     if (end) return true;
   }
-}
-
-function walk(chat: boolean, out: ScannedEvent): boolean {
-  ws();
-  if (s.charCodeAt(i) !== 123) return false;
-  i++;
-  ws();
-  if (s.charCodeAt(i) === 125) i++;
-  else {
-    let seen = 0;
-    for (;;) {
-      const k = key();
-      if (k === undefined) return false;
-      if (k === "choices") {
-        if (seen & 1) return false;
-        seen |= 1;
-        if (!choices(chat, out)) return false;
-      } else if (k === "usage") {
-        if (seen & 2) return false;
-        seen |= 2;
-        if (!usage(out)) return false;
-      } else if (k === "error") {
-        // A null error is no error; any other is reported by the JSON.parse path.
-        if (!lit("null")) return false;
-      } else if (!skip(1)) return false;
-      const end = next(125);
-      if (end === undefined) return false;
-      if (end) break;
-    }
-  }
-  ws();
-  return i === s.length;
 }
 
 /** A JSON string or null, as the grammar allows it (code units, like JSON.parse: lone surrogates pass). */
