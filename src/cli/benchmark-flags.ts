@@ -57,6 +57,22 @@ export interface SharedRunFlags {
   eos_id: number;
 }
 
+/** Everything addEngineAndDatasetFlags adds (with each command's --warmup), as it appears after parsing. */
+export interface EngineAndDatasetFlags extends SharedRunFlags {
+  extra_llm_api_options?: string;
+  max_seq_len?: number;
+  kv_cache_free_gpu_mem_fraction?: number;
+}
+
+/** What addOutputFlags adds, after parsing. */
+export interface OutputFlags {
+  report_json?: string;
+  iteration_log?: string;
+  request_log?: string;
+  goodput?: string[];
+  threads?: number;
+}
+
 /** Global options plus the shared flags, in the shape the benchmark functions take. */
 export function sharedRunOptions(env: BenchEnv, flags: SharedRunFlags) {
   return {

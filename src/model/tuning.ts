@@ -77,26 +77,13 @@ export function gbPerToken(
   bytesPerKvElem: number,
   version: HeuristicVersion = "B",
 ): number {
-  if (version === "A") {
-    return (
-      (2 *
-        geom.numHiddenLayers *
-        adjustedKvHeads(geom.numKeyValueHeads, tpSize) *
-        geom.headSize *
-        bytesPerKvElem) /
-      1024 ** 3
-    );
-  }
-  if (geom.kvLoraRank !== undefined && geom.qkRopeHeadDim !== undefined) {
+  if (version === "B" && geom.kvLoraRank !== undefined && geom.qkRopeHeadDim !== undefined) {
     return (geom.numAttentionLayers * (geom.kvLoraRank + geom.qkRopeHeadDim) * bytesPerKvElem) / 1024 ** 3;
   }
+  // Version A counts every hidden layer; B only those with attention (and MLA's compressed cache above).
+  const layers = version === "A" ? geom.numHiddenLayers : geom.numAttentionLayers;
   return (
-    (2 *
-      geom.numAttentionLayers *
-      adjustedKvHeads(geom.numKeyValueHeads, tpSize) *
-      geom.headSize *
-      bytesPerKvElem) /
-    1024 ** 3
+    (2 * layers * adjustedKvHeads(geom.numKeyValueHeads, tpSize) * geom.headSize * bytesPerKvElem) / 1024 ** 3
   );
 }
 

@@ -2,34 +2,26 @@ import { type Command, Option } from "commander";
 import { runLatency } from "../../benchmarks/latency.ts";
 import type { SpeculativeMode } from "../../engine/embedded/speculative/speculator.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
-import { addEngineAndDatasetFlags, addOutputFlags, sharedRunOptions } from "../benchmark-flags.ts";
+import {
+  addEngineAndDatasetFlags,
+  addOutputFlags,
+  type EngineAndDatasetFlags,
+  type OutputFlags,
+  sharedRunOptions,
+} from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
 import { given, withInterrupt } from "../run-support.ts";
 
-interface LatencyFlags {
-  engine_dir?: string;
-  backend: string;
-  extra_llm_api_options?: string;
-  max_seq_len?: number;
-  kv_cache_free_gpu_mem_fraction?: number;
-  dataset: string;
-  eos_id: number;
-  num_requests: number;
-  warmup: number;
+interface LatencyFlags extends EngineAndDatasetFlags, OutputFlags {
   concurrency: number;
-  report_json?: string;
-  iteration_log?: string;
-  request_log?: string;
-  goodput?: string[];
   medusa_choices?: string;
   draft_engine_dir?: string;
   speculative?: SpeculativeMode | "none";
   max_draft_len?: number;
   ngram_size?: number;
-  threads?: number;
 }
 
 export function registerLatency(program: Command): void {

@@ -2,39 +2,31 @@ import { type Command, Option } from "commander";
 import { runThroughput } from "../../benchmarks/throughput.ts";
 import { UsageError } from "../../errors.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
-import { addEngineAndDatasetFlags, addOutputFlags, sharedRunOptions } from "../benchmark-flags.ts";
+import {
+  addEngineAndDatasetFlags,
+  addOutputFlags,
+  type EngineAndDatasetFlags,
+  type OutputFlags,
+  sharedRunOptions,
+} from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
 import { given, withInterrupt } from "../run-support.ts";
 
-interface ThroughputFlags extends OpenAiFlags {
-  engine_dir?: string;
-  backend: string;
-  extra_llm_api_options?: string;
+interface ThroughputFlags extends OpenAiFlags, EngineAndDatasetFlags, OutputFlags {
   max_batch_size?: number;
   max_num_tokens?: number;
-  max_seq_len?: number;
-  kv_cache_free_gpu_mem_fraction?: number;
-  dataset: string;
-  eos_id: number;
-  num_requests: number;
-  warmup: number;
   concurrency: number;
   request_rate: number;
   burstiness: number;
   duration?: number;
   streaming: boolean;
-  report_json?: string;
   request_json?: string;
   output_json?: string;
-  iteration_log?: string;
-  request_log?: string;
-  goodput?: string[];
   enable_chunked_context?: boolean;
   scheduler_policy?: "guaranteed_no_evict" | "max_utilization";
-  threads?: number;
 }
 
 export function registerThroughput(program: Command): void {

@@ -15,7 +15,13 @@ import type {
   GenerationResult,
   TokenSink,
 } from "../types.ts";
-import { type LlamaRuntime, loadLlamaRuntime, type NativeSampler, sampleAll } from "./llama-native.ts";
+import {
+  type LlamaRuntime,
+  type LlamaRuntimeShape,
+  loadLlamaRuntime,
+  type NativeSampler,
+  sampleAll,
+} from "./llama-native.ts";
 import { SchedRequest, Scheduler, type SchedulerConfig, type StepPlan } from "./scheduler.ts";
 import type { DraftJob } from "./speculative/draft-model.ts";
 import { createDrafter, type Drafter, type SpeculativeConfig } from "./speculative/speculator.ts";
@@ -121,30 +127,20 @@ export class EmbeddedEngine implements Engine {
   }
 
   static async start(opts: EmbeddedEngineOptions): Promise<EmbeddedEngine> {
-    const rt = await loadLlamaRuntime({
-      modelPath: opts.ggufPath,
+    // The draft model runs in the target's shape: same sequences, context and KV cache type.
+    const shape: LlamaRuntimeShape = {
       sequences: opts.scheduler.maxBatchSize,
       contextSize: opts.scheduler.maxSeqLen,
       batchSize: opts.scheduler.maxNumTokens,
       threads: opts.threads,
       gpu: opts.gpu,
       kvCacheType: opts.kvCacheType,
-    });
+    };
+    const rt = await loadLlamaRuntime({ modelPath: opts.ggufPath, ...shape });
     let drafter: Drafter | undefined;
     if (opts.speculative) {
       try {
-        drafter = await createDrafter(
-          opts.speculative,
-          {
-            sequences: opts.scheduler.maxBatchSize,
-            contextSize: opts.scheduler.maxSeqLen,
-            batchSize: opts.scheduler.maxNumTokens,
-            threads: opts.threads,
-            gpu: opts.gpu,
-            kvCacheType: opts.kvCacheType,
-          },
-          rt.native,
-        );
+        drafter = await createDrafter(opts.speculative, shape, rt.native);
       } catch (err) {
         await rt.dispose();
         throw err;

@@ -43,8 +43,8 @@ export interface LlamaRuntime {
   dispose(): Promise<void>;
 }
 
-export interface LlamaRuntimeOptions {
-  modelPath: string;
+/** How a llama.cpp context is shaped and run, whatever model it loads (the target engine's or a draft's). */
+export interface LlamaRuntimeShape {
   /** llama.cpp sequences: the most requests that can hold KV cells at once. */
   sequences: number;
   /** KV cells of each sequence (max ISL+OSL). */
@@ -56,6 +56,10 @@ export interface LlamaRuntimeOptions {
   gpu: "auto" | false;
   /** ggml type name for the KV cache (F16, Q8_0, ...). */
   kvCacheType: string;
+}
+
+export interface LlamaRuntimeOptions extends LlamaRuntimeShape {
+  modelPath: string;
 }
 
 /**

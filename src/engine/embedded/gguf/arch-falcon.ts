@@ -6,7 +6,7 @@
 import { ConfigError, UnsupportedError } from "../../../errors.ts";
 import type { ModelConfig } from "../../../model/model-config.ts";
 import type { ArchPlan, TensorPlan } from "./tensor-plan.ts";
-import { kvF32, kvU32, matrix, rawNumber, vector } from "./tensor-plan.ts";
+import { kvF32, layerNormArchKvs, matrix, rawNumber, vector } from "./tensor-plan.ts";
 
 export function planFalcon(config: ModelConfig, contextLength: number): ArchPlan {
   const a = "falcon";
@@ -25,13 +25,7 @@ export function planFalcon(config: ModelConfig, contextLength: number): ArchPlan
   const twoNorms =
     config.raw["new_decoder_architecture"] === true || rawNumber(config, "num_ln_in_parallel_attn") === 2;
   const kvs = [
-    kvU32(`${a}.context_length`, contextLength),
-    kvU32(`${a}.embedding_length`, h),
-    kvU32(`${a}.feed_forward_length`, ff),
-    kvU32(`${a}.block_count`, config.numHiddenLayers),
-    kvU32(`${a}.attention.head_count`, config.numAttentionHeads),
-    kvU32(`${a}.attention.head_count_kv`, config.numKeyValueHeads),
-    kvF32(`${a}.attention.layer_norm_epsilon`, rawNumber(config, "layer_norm_epsilon") ?? 1e-5),
+    ...layerNormArchKvs(a, config, contextLength, ff),
     kvF32(`${a}.rope.freq_base`, config.ropeTheta),
   ];
   const tensors: TensorPlan[] = [

@@ -8,7 +8,7 @@
 import { ConfigError } from "../../../errors.ts";
 import type { ModelConfig } from "../../../model/model-config.ts";
 import type { ArchPlan, TensorPlan } from "./tensor-plan.ts";
-import { kvF32, kvU32, matrix, rawNumber, vector } from "./tensor-plan.ts";
+import { kvF32, kvU32, layerNormArchKvs, matrix, rawNumber, vector } from "./tensor-plan.ts";
 
 export function planGptj(config: ModelConfig, contextLength: number): ArchPlan {
   const a = "phi2";
@@ -18,13 +18,7 @@ export function planGptj(config: ModelConfig, contextLength: number): ArchPlan {
   if (nq !== h) throw new ConfigError(`gptj needs head size × heads = hidden size (${nq} ≠ ${h})`);
   const ff = config.intermediateSize > 0 ? config.intermediateSize : 4 * h;
   const kvs = [
-    kvU32(`${a}.context_length`, contextLength),
-    kvU32(`${a}.embedding_length`, h),
-    kvU32(`${a}.feed_forward_length`, ff),
-    kvU32(`${a}.block_count`, config.numHiddenLayers),
-    kvU32(`${a}.attention.head_count`, config.numAttentionHeads),
-    kvU32(`${a}.attention.head_count_kv`, config.numKeyValueHeads),
-    kvF32(`${a}.attention.layer_norm_epsilon`, rawNumber(config, "layer_norm_epsilon") ?? 1e-5),
+    ...layerNormArchKvs(a, config, contextLength, ff),
     kvU32(`${a}.rope.dimension_count`, Math.min(hd, rawNumber(config, "rotary_dim") ?? hd)),
     kvF32(`${a}.rope.freq_base`, config.ropeTheta),
   ];

@@ -53,3 +53,24 @@ export function rawNumber(config: ModelConfig, ...keys: string[]): number | unde
   }
   return undefined;
 }
+
+/**
+ * The hyperparameters every LayerNorm architecture (falcon, gptj written as phi2) states the same way, in the
+ * order llama.cpp's converters write them.
+ */
+export function layerNormArchKvs(
+  arch: string,
+  config: ModelConfig,
+  contextLength: number,
+  ff: number,
+): GgufKv[] {
+  return [
+    kvU32(`${arch}.context_length`, contextLength),
+    kvU32(`${arch}.embedding_length`, config.hiddenSize),
+    kvU32(`${arch}.feed_forward_length`, ff),
+    kvU32(`${arch}.block_count`, config.numHiddenLayers),
+    kvU32(`${arch}.attention.head_count`, config.numAttentionHeads),
+    kvU32(`${arch}.attention.head_count_kv`, config.numKeyValueHeads),
+    kvF32(`${arch}.attention.layer_norm_epsilon`, rawNumber(config, "layer_norm_epsilon") ?? 1e-5),
+  ];
+}

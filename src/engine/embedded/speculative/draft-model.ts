@@ -8,21 +8,15 @@
 import { EngineError } from "../../../errors.ts";
 import {
   type LlamaRuntime,
+  type LlamaRuntimeShape,
   loadLlamaRuntime,
   type NativeContext,
   type NativeSampler,
   sampleAll,
 } from "../llama-native.ts";
 
-export interface DraftModelOptions {
+export interface DraftModelOptions extends LlamaRuntimeShape {
   ggufPath: string;
-  sequences: number;
-  contextSize: number;
-  /** Max tokens per draft llama_decode (catch-up chunks). */
-  batchSize: number;
-  threads: number;
-  gpu: "auto" | false;
-  kvCacheType: string;
 }
 
 /** One request to draft for. Drafts are written into `tokens[known, known + k)`. */

@@ -2,8 +2,8 @@
  * Speculative decoding on the embedded engine: which drafter runs (prompt n-gram lookup or a draft engine), how
  * many drafts a request may get per step, and the greedy acceptance rule of verification.
  */
-import type { NativeContext } from "../llama-native.ts";
-import { type DraftJob, DraftModel, type DraftModelOptions } from "./draft-model.ts";
+import type { LlamaRuntimeShape, NativeContext } from "../llama-native.ts";
+import { type DraftJob, DraftModel } from "./draft-model.ts";
 import type { MedusaTree } from "./medusa-choices.ts";
 import { proposeNgram } from "./ngram.ts";
 
@@ -45,7 +45,7 @@ class NgramDrafter implements Drafter {
 
 export async function createDrafter(
   config: SpeculativeConfig,
-  draftOpts: Omit<DraftModelOptions, "ggufPath">,
+  draftOpts: LlamaRuntimeShape,
   target: NativeContext,
 ): Promise<Drafter> {
   if (config.mode === "ngram") return new NgramDrafter(config.ngramSize);
