@@ -1,170 +1,356 @@
 /**
- * How close `throughput` on the embedded engine gets to the engine's own ceiling.
- * (a) the `throughput` pipeline (scheduler, records, statistics) and (b) the tightest loop we can write on the
- * same native batch API (all sequences prefilled, then one decode of every sequence per step, greedy sampling),
- * same GGUF, same threads, same batch shapes: C requests of ISL/OSL tokens in one wave, C = 1, 16, 64.
- * Runs interleaved (a, b, a, b, ...) and reports the median of the repetitions of each (and the best, since a
- * shared 2-core machine makes single runs swing by +-20 %).
+ * The embedded engine against llama.cpp's own llama-batched-bench: same GGUF, KV cache type, threads, batch
+ * sizes and llama.cpp source (node-llama-cpp's bundled release), on the CPU or a GPU.
  *
- *   npx tsx bench/engine-efficiency.ts [--engine_dir DIR] [--isl 128] [--osl 128] [--reps 2] [--threads 1]
+ * For each batch size B: (ours) the real `llm-bench throughput` CLI with B requests of ISL/OSL tokens in one
+ * wave (max batch B), its `--iteration_log` giving the decode steps (no prefill, all B sequences), split into
+ * llama_decode, sampling and the rest; (theirs) `llama-batched-bench -npp ISL -ntg OSL -npl B`, whose decode
+ * step is T_TG / OSL. Ratio = their step / ours (1.0 = no overhead). Runs interleaved, median of the reps.
+ * `--offline N` also runs N requests through `throughput` with max batch = the largest B, against the output
+ * rate batched-bench implies for the same work in full waves: B × OSL / (T_PP + T_TG).
+ *
+ *   npx tsx bench/engine-efficiency.ts [--engine_dir DIR] [--batched_bench PATH] [--batch 1,16,64]
+ *     [--isl 128] [--osl 128] [--threads 1,2] [--reps 3] [--offline 0] [--device auto|cpu]
+ *
+ * Without --batched_bench (or LLAMA_BATCHED_BENCH) it builds llama-batched-bench for the CPU from
+ * node-llama-cpp's bundled llama.cpp source with CMake, once, into ~/.cache/llm-bench/.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { runThroughput } from "../src/benchmarks/throughput.ts";
-import { buildEngine } from "../src/engine/embedded/build.ts";
 import { readEngineConfig } from "../src/engine/embedded/engine-dir.ts";
-import { loadLlamaRuntime, sampleAll } from "../src/engine/embedded/llama-native.ts";
 import { defaultThreads } from "../src/engine/embedded/runtime-settings.ts";
-import { nowNs } from "../src/util/clock.ts";
-import { setLogLevel } from "../src/util/log.ts";
 
 const { values } = parseArgs({
   options: {
     engine_dir: { type: "string" },
+    batched_bench: { type: "string" },
     isl: { type: "string", default: "128" },
     osl: { type: "string", default: "128" },
-    reps: { type: "string", default: "2" },
+    reps: { type: "string", default: "3" },
     threads: { type: "string" },
-    concurrency: { type: "string", default: "1,16,64" },
+    batch: { type: "string", default: "1,16,64" },
+    offline: { type: "string", default: "0" },
+    device: { type: "string", default: "auto" },
+    gpu_layers: { type: "string", default: "99" },
   },
 });
 const ISL = Number(values.isl);
 const OSL = Number(values.osl);
 const REPS = Number(values.reps);
-const THREADS = values.threads ? Number(values.threads) : defaultThreads();
-const LEVELS = values.concurrency.split(",").map(Number);
+const THREADS = (values.threads ?? String(defaultThreads())).split(",").map(Number);
+const BATCHES = values.batch.split(",").map(Number);
+const OFFLINE = Number(values.offline);
+/** The project root, from bench/ (tsx) or dist/bench/ (compiled). */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) dir = resolve(dir, "..");
+  return dir;
+}
+const ROOT = projectRoot();
+const CLI = join(ROOT, "dist", "src", "cli", "bin.cjs");
 
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 function randomIds(n: number, seed: number): number[] {
   let s = seed >>> 0;
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out.push(s % 128000);
+    out.push(s % 32000);
   }
   return out;
 }
 
-/** (b): the engine's ceiling on its batch API: no scheduler, no records, just decode + greedy sample in lockstep. */
-async function tightLoop(gguf: string, kvType: string, c: number): Promise<number> {
-  const rt = await loadLlamaRuntime({
-    modelPath: gguf,
-    sequences: c,
-    contextSize: ISL + OSL,
-    batchSize: Math.max(8192, c),
-    threads: THREADS,
-    gpu: false,
-    kvCacheType: kvType,
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d;
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      err += d;
+    });
+    child.on("error", rej);
+    child.on("close", (code) =>
+      code === 0
+        ? res(out + err)
+        : rej(new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${(out + err).slice(-3000)}`)),
+    );
   });
-  const samplers = Array.from({ length: c }, () => {
-    const s = rt.newSampler();
-    s.applyConfig({ temperature: 0 });
-    return s;
-  });
-  const n = rt.native;
-  const run = async (osl: number): Promise<number> => {
-    for (let q = 0; q < c; q++) n.removeTokenCellsFromSequence(q, 0, -1);
-    const t0 = nowNs();
-    // Prefill every prompt in as few batches as the batch size allows, logits at each prompt's end.
-    n.initBatch(c * ISL);
-    const idx: number[] = [];
-    for (let q = 0; q < c; q++) {
-      const r = n.addToBatch(q, 0, Uint32Array.from(randomIds(ISL, q + 1)), Uint32Array.of(ISL - 1));
-      idx.push(r[0]!);
-    }
-    await n.decodeBatch();
-    let last = await sampleAll(n, idx, samplers);
-    let produced = c;
-    for (let step = 1; step < osl; step++) {
-      n.initBatch(c);
-      for (let q = 0; q < c; q++)
-        idx[q] = n.addToBatch(q, ISL + step - 1, Uint32Array.of(last[q]!), Uint32Array.of(0))[0]!;
-      await n.decodeBatch();
-      last = await sampleAll(n, idx, samplers);
-      produced += c;
-    }
-    return produced / ((nowNs() - t0) / 1e9);
-  };
-  await run(4); // warmup, as (a) runs trtllm-bench's warmup requests
-  const tps = await run(OSL);
-  for (const s of samplers) s.dispose();
-  await rt.dispose();
-  return tps;
 }
 
-/** (a): the real `throughput` command path with C requests in one wave, max batch C. */
-async function throughputPath(engineDir: string, dataset: string, c: number, ws: string): Promise<number> {
-  const { stats } = await runThroughput({
-    backend: "embedded",
-    model: "llm-bench/tiny-llama",
-    workspace: ws,
-    dataset,
-    engineDir,
-    numRequests: c,
-    warmup: 2,
-    concurrency: -1,
-    maxBatchSize: c,
-    streaming: true,
-    eosId: -1,
-    threads: THREADS,
-    out: () => undefined,
-  });
-  return stats.outputThroughput;
+/** llama-batched-bench for the CPU from node-llama-cpp's bundled source, built once (CMake, a C++ compiler). */
+async function batchedBenchPath(): Promise<string> {
+  const given = values.batched_bench ?? process.env.LLAMA_BATCHED_BENCH;
+  if (given) return given;
+  const require = createRequire(import.meta.url);
+  let pkg = dirname(require.resolve("node-llama-cpp"));
+  while (!existsSync(join(pkg, "llama", "gitRelease.bundle"))) pkg = dirname(pkg);
+  const info = JSON.parse(await readFile(join(pkg, "llama", "llama.cpp.info.json"), "utf8")) as {
+    tag: string;
+  };
+  const home = join(homedir(), ".cache", "llm-bench", `llama.cpp-${info.tag}-cpu`);
+  const bin = join(home, "build", "bin", "llama-batched-bench");
+  if (existsSync(bin)) return bin;
+  console.log(`building llama-batched-bench (llama.cpp ${info.tag}, CPU) into ${home} (once; minutes)...`);
+  await mkdir(home, { recursive: true });
+  const src = join(home, "src");
+  if (!existsSync(join(src, "CMakeLists.txt"))) {
+    await rm(src, { recursive: true, force: true });
+    await run("git", ["clone", "-q", join(pkg, "llama", "gitRelease.bundle"), src]);
+  }
+  const build = join(home, "build");
+  await run("cmake", [
+    "-S",
+    src,
+    "-B",
+    build,
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+  ]);
+  await run("cmake", [
+    "--build",
+    build,
+    "-j",
+    String(Math.max(1, THREADS[0] ?? 2)),
+    "--target",
+    "llama-batched-bench",
+  ]);
+  return bin;
+}
+
+interface Theirs {
+  stepMs: number;
+  tPp: number;
+  tTg: number;
+}
+
+async function theirs(
+  bin: string,
+  gguf: string,
+  kv: string,
+  b: number,
+  t: number,
+  nt: number,
+  gpu: boolean,
+): Promise<Theirs> {
+  const out = await run(bin, [
+    "-m",
+    gguf,
+    "-c",
+    String(b * (ISL + OSL)),
+    "-b",
+    String(nt),
+    "-ub",
+    String(nt),
+    "-npp",
+    String(ISL),
+    "-ntg",
+    String(OSL),
+    "-npl",
+    String(b),
+    "-t",
+    String(t),
+    "-tb",
+    String(t),
+    "-ctk",
+    kv.toLowerCase(),
+    "-ctv",
+    kv.toLowerCase(),
+    "-ngl",
+    gpu ? values.gpu_layers : "0",
+    "--output-format",
+    "jsonl",
+  ]);
+  const line = out
+    .split("\n")
+    .filter((l) => l.startsWith("{") && l.includes('"t_tg"'))
+    .pop();
+  if (!line) throw new Error(`llama-batched-bench printed no result:\n${out.slice(-2000)}`);
+  const j = JSON.parse(line) as { t_pp: number; t_tg: number };
+  return { stepMs: (j.t_tg / OSL) * 1000, tPp: j.t_pp, tTg: j.t_tg };
+}
+
+interface Ours {
+  stepMs: number;
+  decodeMs: number;
+  sampleMs: number;
+  outputTps: number;
+  maxNumTokens: number;
+  device: string;
+}
+
+async function ours(
+  ws: string,
+  model: string,
+  engineDir: string,
+  dataset: string,
+  b: number,
+  n: number,
+  t: number,
+): Promise<Ours> {
+  const iter = join(ws, "iter.jsonl");
+  const rep = join(ws, "report.json");
+  await run(
+    process.execPath,
+    [
+      CLI,
+      "--model",
+      model,
+      "--log_level",
+      "error",
+      "throughput",
+      "--dataset",
+      dataset,
+      "--engine_dir",
+      engineDir,
+      "--num_requests",
+      String(n),
+      "--max_batch_size",
+      String(b),
+      "--threads",
+      String(t),
+      "--warmup",
+      "2",
+      "--device",
+      values.device,
+      "--iteration_log",
+      iter,
+      "--report_json",
+      rep,
+      "--streaming",
+    ],
+    { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE },
+  );
+  const steps = (await readFile(iter, "utf8"))
+    .split("\n")
+    .filter(Boolean)
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          step_ms: number;
+          decode_ms: number;
+          sample_ms: number;
+          prefill_tokens: number;
+          batch_size: number;
+        },
+    );
+  const decode = steps.filter((s) => s.prefill_tokens === 0 && s.batch_size === b);
+  const report = JSON.parse(await readFile(rep, "utf8")) as {
+    performance: { system_output_throughput_tok_s: number };
+    world_info: { max_num_tokens: number };
+    machine: { name: string; compute: { backend: string } } | null;
+  };
+  return {
+    stepMs: mean(decode.map((s) => s.step_ms)),
+    decodeMs: mean(decode.map((s) => s.decode_ms)),
+    sampleMs: mean(decode.map((s) => s.sample_ms)),
+    outputTps: report.performance.system_output_throughput_tok_s,
+    maxNumTokens: report.world_info.max_num_tokens,
+    device: report.machine ? `${report.machine.compute.backend} (${report.machine.name})` : "?",
+  };
 }
 
 async function main(): Promise<void> {
-  setLogLevel("error");
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   const ws = await mkdtemp(join(tmpdir(), "llm-bench-eff-"));
   try {
-    const maxC = Math.max(...LEVELS);
+    const maxB = Math.max(...BATCHES);
+    const n = Math.max(maxB, OFFLINE);
     const dataset = join(ws, "wave.jsonl");
     const lines: string[] = [];
-    for (let i = 0; i < maxC; i++) {
+    for (let i = 0; i < n; i++) {
       lines.push(JSON.stringify({ task_id: i, input_ids: randomIds(ISL, i + 1), output_tokens: OSL }));
     }
     await writeFile(dataset, `${lines.join("\n")}\n`);
     let engineDir = values.engine_dir;
     if (!engineDir) {
-      const built = await buildEngine({
-        model: "llm-bench/tiny-llama",
-        workspace: ws,
+      await run(process.execPath, [
+        CLI,
+        "--model",
+        "llm-bench/tiny-llama",
+        "--workspace",
+        ws,
+        "--log_level",
+        "error",
+        "build",
+        "--dataset",
         dataset,
-        quantization: "FP8",
-        out: () => undefined,
-      });
-      engineDir = built.engineDir;
+        "--quantization",
+        "FP8",
+      ]);
+      engineDir = join(ws, "llm-bench", "tiny-llama", "tp_1_pp_1");
     }
     const cfg = await readEngineConfig(engineDir);
     const gguf = join(engineDir, cfg.llm_bench.gguf_file);
-    const kvType = cfg.llm_bench.kv_cache_type.toUpperCase();
-    console.log(
-      `engine-efficiency: ${cfg.llm_bench.model_name} (${cfg.llm_bench.weight_type}, KV ${kvType}), ISL ${ISL} / OSL ${OSL}, ` +
-        `threads ${THREADS}, median of ${REPS} interleaved reps`,
+    const kv = cfg.llm_bench.kv_cache_type.toUpperCase();
+    const bin = await batchedBenchPath();
+    const version = await new Promise<string>((r) =>
+      execFile(bin, ["--version"], (_e, o, e) =>
+        r(`${o}${e}`.split("\n").find((l) => l.startsWith("version")) ?? "?"),
+      ),
     );
     console.log(
-      "concurrency | (a) throughput tok/s | (b) tight loop tok/s | ratio a/b (median) | ratio (best)",
+      `engine-efficiency: ${cfg.llm_bench.model_name} (${cfg.llm_bench.weight_type}, KV ${kv}), ISL ${ISL} / OSL ${OSL}, ` +
+        `median of ${REPS} interleaved reps; llama-batched-bench ${bin} (${version.trim()}); libuv pool ${process.env.UV_THREADPOOL_SIZE ?? "CLI default (cores, >= 4)"}`,
     );
-    for (const c of LEVELS) {
-      const a: number[] = [];
-      const b: number[] = [];
-      for (let r = 0; r < REPS; r++) {
-        a.push(await throughputPath(engineDir, dataset, c, ws));
-        b.push(await tightLoop(gguf, kvType, c));
-      }
-      const ma = median(a);
-      const mb = median(b);
-      const best = Math.max(...a) / Math.max(...b);
+    for (const t of THREADS) {
+      console.log(`\nthreads ${t}`);
       console.log(
-        `${String(c).padStart(11)} | ${ma.toFixed(1).padStart(20)} | ${mb.toFixed(1).padStart(20)} | ${(ma / mb).toFixed(3).padStart(18)} | ${best.toFixed(3).padStart(12)}` +
-          `   (a: ${a.map((x) => x.toFixed(1)).join(", ")}; b: ${b.map((x) => x.toFixed(1)).join(", ")})`,
+        "batch | device | batched-bench step ms | llm-bench step ms (decode + sample + rest) | ratio (median) | raw ratios",
       );
+      let lastTheirs: Theirs | undefined;
+      let device = "?";
+      for (const b of BATCHES) {
+        const a: Ours[] = [];
+        const c: Theirs[] = [];
+        for (let r = 0; r < REPS; r++) {
+          const o = await ours(ws, cfg.llm_bench.model_name, engineDir, dataset, b, b, t);
+          device = o.device;
+          a.push(o);
+          c.push(await theirs(bin, gguf, kv, b, t, o.maxNumTokens, !o.device.startsWith("cpu")));
+        }
+        const ratios = a.map((o, i) => c[i]!.stepMs / o.stepMs);
+        const mo = median(a.map((o) => o.stepMs));
+        const md = median(a.map((o) => o.decodeMs));
+        const ms = median(a.map((o) => o.sampleMs));
+        console.log(
+          `${String(b).padStart(5)} | ${device} | ${median(c.map((x) => x.stepMs))
+            .toFixed(3)
+            .padStart(8)} | ` +
+            `${mo.toFixed(3)} (${md.toFixed(3)} + ${ms.toFixed(3)} + ${(mo - md - ms).toFixed(3)}) | ${median(ratios).toFixed(3)} | ` +
+            ratios.map((x) => x.toFixed(3)).join(", "),
+        );
+        if (b === maxB) lastTheirs = c.sort((x, y) => x.tPp + x.tTg - (y.tPp + y.tTg))[c.length >> 1];
+      }
+      if (OFFLINE > 0 && lastTheirs) {
+        const runs: number[] = [];
+        for (let r = 0; r < REPS; r++)
+          runs.push(
+            (await ours(ws, cfg.llm_bench.model_name, engineDir, dataset, maxB, OFFLINE, t)).outputTps,
+          );
+        const implied = (maxB * OSL) / (lastTheirs.tPp + lastTheirs.tTg);
+        console.log(
+          `offline ${OFFLINE} x ${ISL}/${OSL}, max batch ${maxB}: llm-bench ${median(runs).toFixed(1)} output tok/s ` +
+            `(${runs.map((x) => x.toFixed(1)).join(", ")}); batched-bench implies ${implied.toFixed(1)} ` +
+            `(B x OSL / (T_PP + T_TG) = ${maxB} x ${OSL} / ${(lastTheirs.tPp + lastTheirs.tTg).toFixed(3)} s); ratio ${(median(runs) / implied).toFixed(3)}`,
+        );
+      }
     }
   } finally {
     await rm(ws, { recursive: true, force: true });

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 WS="${LLM_BENCH_WORKSPACE:-$(mktemp -d -t llm-bench-quickstart.XXXXXX)}"
 MODEL=llm-bench/tiny-llama
 DATA="$WS/synthetic_128_128.jsonl"
-CLI="node dist/src/cli/main.js"
+CLI="node dist/src/cli/bin.cjs"
 
 echo "== 1/3 prepare-dataset: 64 requests, ISL 128 / OSL 128 -> $DATA" >&2
 $CLI --model "$MODEL" prepare-dataset --output "$DATA" token-norm-dist \

@@ -7,8 +7,10 @@ import { readDataset } from "../dataset/reader.ts";
 import type { DatasetRequest } from "../dataset/types.ts";
 import type { BackendOptions, PreparedBackend, RuntimeKnobs, StartedBackend } from "../engine/backend.ts";
 import type { IterationStats } from "../engine/embedded/embedded-engine.ts";
+import type { DeviceFlag } from "../engine/embedded/llama-native.ts";
 import type { SchedulerPolicy } from "../engine/embedded/scheduler.ts";
 import { decodingModeName, type SpeculativeConfig } from "../engine/embedded/speculative/speculator.ts";
+import { describeMachine, probeHost } from "../engine/machine.ts";
 import { countClientTokens } from "../engine/openai/client-count.ts";
 import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
 import { backendFactory } from "../engine/registry.ts";
@@ -74,6 +76,9 @@ export interface BenchmarkOptions {
   /** `--goodput` bounds (src/metrics/goodput.ts). */
   goodput?: SloSpec | undefined;
   threads?: number | undefined;
+  /** `--device` / `--gpu_layers` (embedded engine). */
+  device?: DeviceFlag | undefined;
+  gpuLayers?: number | undefined;
   /** Speculative decoding (`latency --speculative` / `--draft_engine_dir`); the engine must support it. */
   speculative?: SpeculativeConfig | undefined;
   /** `--backend openai`: the server (the pool is sized to `concurrency`). */
@@ -155,6 +160,8 @@ export function runtimeKnobs(opts: BenchmarkOptions, yaml: LlmApiOptions): Runti
     maxSeqLen: merge("--max_seq_len", opts.maxSeqLen, yaml.max_seq_len, undefined, overridden),
     kvMaxTokens: yaml.kv_cache_config?.max_tokens,
     threads: opts.threads,
+    device: opts.device,
+    gpuLayers: opts.gpuLayers,
   };
   if (overridden.length > 0) {
     log.warn(`Explicit CLI flag(s) [${overridden.join(", ")}] override the value(s) set in the YAML config.`);
@@ -202,6 +209,8 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   if (requests.length === 0) throw new UsageError(`${opts.dataset}: the dataset has no requests`);
 
   const { engine, info } = opts.session?.started ?? (await backend.start(metadata));
+  // Probed before the measured window: it may run nvidia-smi.
+  const host = await probeHost();
   if (opts.session) opts.session.started = { engine, info };
   let result: BenchmarkResult;
   try {
@@ -272,12 +281,14 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       );
     }
     const report: ReportInput = {
-      engine: info,
+      // Read at the end: an engine may learn facts while it runs (the embedded engine's sampling path).
+      engine: engine.info,
       stats,
       dataset: metadata,
       streaming: opts.streaming,
       load: summary,
       decodingMode: opts.speculative ? decodingModeName(opts.speculative.mode) : undefined,
+      machine: describeMachine(host, engine.info.device),
     };
     if (opts.requestLog) report.requestLog = requestLogRef(opts.requestLog, opts.reportJson);
     opts.out(formatReport(report));

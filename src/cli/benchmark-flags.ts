@@ -1,4 +1,5 @@
 import { type Command, Option } from "commander";
+import { DEVICE_CHOICES, type DeviceFlag } from "../engine/embedded/llama-native.ts";
 import { BACKENDS } from "../engine/registry.ts";
 import type { BenchEnv } from "./env.ts";
 import { floatArg, intArg } from "./parsers.ts";
@@ -43,8 +44,34 @@ export function addOutputFlags(cmd: Command): Command {
     .option("--report_json <path>", "write the statistics as JSON")
     .option("--iteration_log <path>", "write one JSON line per engine step")
     .option("--request_log <path>", "write every request's timestamps as JSONL or CSV (by extension)")
-    .option("--goodput <slo...>", "SLOs in ms (ttft:MS tpot:MS e2el:MS): report requests/s meeting all")
-    .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1));
+    .option("--goodput <slo...>", "SLOs in ms (ttft:MS tpot:MS e2el:MS): report requests/s meeting all");
+}
+
+/** Where and how the embedded engine computes: threads, device, GPU layers (throughput, latency, sweep, serve). */
+export function addComputeFlags(cmd: Command): Command {
+  return cmd
+    .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1))
+    .addOption(
+      new Option(
+        "--device <device>",
+        "where llama.cpp runs: auto (a GPU backend when one works here, else the CPU), cpu, or one GPU backend; CUDA_VISIBLE_DEVICES selects GPUs",
+      )
+        .choices([...DEVICE_CHOICES])
+        .default("auto"),
+    )
+    .option("--gpu_layers <n>", "model layers to offload to the GPU (default: all)", intArg(0));
+}
+
+/** What addComputeFlags adds, after parsing. */
+export interface ComputeFlags {
+  threads?: number;
+  device: DeviceFlag;
+  gpu_layers?: number;
+}
+
+/** The compute flags in the shape the benchmark functions and backends take. */
+export function computeOptions(flags: ComputeFlags) {
+  return { threads: flags.threads, device: flags.device, gpuLayers: flags.gpu_layers };
 }
 
 /** The flags every benchmark command shares (see addEngineAndDatasetFlags), as they appear after parsing. */
@@ -65,12 +92,11 @@ export interface EngineAndDatasetFlags extends SharedRunFlags {
 }
 
 /** What addOutputFlags adds, after parsing. */
-export interface OutputFlags {
+export interface OutputFlags extends ComputeFlags {
   report_json?: string;
   iteration_log?: string;
   request_log?: string;
   goodput?: string[];
-  threads?: number;
 }
 
 /** Global options plus the shared flags, in the shape the benchmark functions take. */

@@ -7,6 +7,7 @@ import type { DatasetMetadata } from "../dataset/types.ts";
 import type { LlmApiOptions } from "../model/llm-api-options.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import type { IterationStats } from "./embedded/embedded-engine.ts";
+import type { DeviceFlag } from "./embedded/llama-native.ts";
 import type { SchedulerPolicy } from "./embedded/scheduler.ts";
 import type { SpeculativeConfig } from "./embedded/speculative/speculator.ts";
 import type { OpenAiBackendOptions } from "./openai/connection.ts";
@@ -23,6 +24,10 @@ export interface RuntimeKnobs {
   /** `kv_cache_config.max_tokens` from the YAML. */
   kvMaxTokens?: number | undefined;
   threads?: number | undefined;
+  /** `--device` (embedded engine): where llama.cpp runs. */
+  device?: DeviceFlag | undefined;
+  /** `--gpu_layers` (embedded engine): layers offloaded to the GPU. */
+  gpuLayers?: number | "max" | undefined;
 }
 
 export interface BackendOptions {

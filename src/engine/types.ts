@@ -90,6 +90,26 @@ export interface EngineInfo {
   schedulingPolicy: string | undefined;
   /** `--kv_cache_free_gpu_mem_fraction` as a fraction (0.9). */
   kvCacheFraction: number | undefined;
+  /** What ran the model; undefined for a server the client cannot see into. */
+  device?: ComputeDevice | undefined;
+}
+
+/** The device an in-process engine ran on, as its runtime reports it. */
+export interface ComputeDevice {
+  /** "cuda", "vulkan", "metal", "cpu"; "remote" for a server. */
+  backend: string;
+  /** GPU names as the runtime sees them (CUDA_VISIBLE_DEVICES applied); empty on a CPU. */
+  devices: string[];
+  /** Total memory of the GPUs used, bytes. */
+  vramTotalBytes?: number | undefined;
+  /** Model layers offloaded to the GPU, of all. */
+  gpuLayers?: { offloaded: number; total: number } | undefined;
+  /** "on", "off" or "auto" (llama.cpp decides per device). */
+  flashAttention?: string | undefined;
+  /** CPU compute threads. */
+  threads?: number | undefined;
+  /** How tokens are sampled (e.g. the native batched argmax, or node-llama-cpp's one call per position). */
+  sampling?: string | undefined;
 }
 
 /** A snapshot of the engine's runtime state, for progress lines and the report. */

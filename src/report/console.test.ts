@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { computeDatasetMetadata } from "../dataset/stats.ts";
+import { describeMachine } from "../engine/machine.ts";
 import type { EngineInfo } from "../engine/types.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { computeStatistics } from "../metrics/statistics.ts";
@@ -197,7 +198,18 @@ describe("streaming, backend header, decoding and failures", () => {
     dataset: computeDatasetMetadata("d.jsonl", [50, 100], [10, 250000]),
     streaming: true,
     decodingMode: "draft-model",
-    machine: { name: "AMD EPYC", memoryTotalGiB: 23.5, memoryClockGHz: undefined },
+    machine: describeMachine(
+      {
+        cpu: "AMD EPYC",
+        cpuCores: 2,
+        memoryGiB: 23.5,
+        os: "Linux 6.1",
+        gpus: [],
+        driverVersion: undefined,
+        cudaVersion: undefined,
+      },
+      { backend: "cpu", devices: [], flashAttention: "on", threads: 1 },
+    ),
   };
   const all = lines(formatReport(input));
 
@@ -207,6 +219,8 @@ describe("streaming, backend header, decoding and failures", () => {
     assert.ok(all.includes("KV Memory Percentage:   None"));
     assert.ok(all.includes("Scheduling Policy:      None"));
     assert.ok(all.includes("AMD EPYC, memory 23.50 GB, N/A"));
+    assert.ok(all.includes("Compute:  cpu, flash attention on, 1 threads"));
+    assert.ok(all.includes("Host:     AMD EPYC (2 cores), 23.5 GiB RAM, Linux 6.1"));
   });
 
   test("streaming averages and breakdowns in trtllm-bench's order", () => {

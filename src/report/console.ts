@@ -1,4 +1,5 @@
 import type { PercentileStats } from "../dataset/types.ts";
+import { computeSummary, gpuSummary, hostSummary } from "../engine/machine.ts";
 import { formatSlo } from "../metrics/goodput.ts";
 import { scaleStats } from "../metrics/percentiles.ts";
 import { datasetCell, exponential, fixed, pyStr } from "./format.ts";
@@ -74,7 +75,13 @@ function machineSection({ machine }: ReportInput): string {
   const m = machine!;
   const mem = m.memoryTotalGiB !== undefined ? `${fixed(m.memoryTotalGiB, 2)} GB` : "N/A";
   const clock = m.memoryClockGHz !== undefined ? `${fixed(m.memoryClockGHz, 2)} GHz` : "N/A";
-  return `${header("MACHINE DETAILS")}${m.name}, memory ${mem}, ${clock}\n`;
+  const gpus = gpuSummary(m.host);
+  const lines = rows(10, [
+    ["Compute:", computeSummary(m.compute)],
+    ["Host:", hostSummary(m.host)],
+    ...(gpus ? ([["GPUs:", gpus]] as Array<[string, string]>) : []),
+  ]);
+  return `${header("MACHINE DETAILS")}${m.name}, memory ${mem}, ${clock}\n${lines}`;
 }
 
 function requestSection({ stats }: ReportInput): string {

@@ -1,4 +1,5 @@
 import type { PercentileStats } from "../dataset/types.ts";
+import type { MachineInfo } from "../engine/machine.ts";
 import type { LoadSummary } from "../load/run-load.ts";
 import type { GoodputStatistics } from "../metrics/goodput.ts";
 import { scaleStats } from "../metrics/percentiles.ts";
@@ -42,6 +43,7 @@ export function buildReportJson(input: ReportInput): Record<string, unknown> {
           name: input.machine.name,
           "memory.total": input.machine.memoryTotalGiB ?? null,
           "clocks.mem": input.machine.memoryClockGHz ?? null,
+          ...machineDetailsJson(input.machine),
         }
       : null,
     world_info: {
@@ -327,4 +329,35 @@ async function streamJson(path: string, open: string, close: string, n: number, 
     await file.abort();
     throw err;
   }
+}
+
+/** llm-bench's additions to trtllm-bench's `machine` object: the host, its GPUs and what ran the model. */
+function machineDetailsJson(m: MachineInfo) {
+  const c = m.compute;
+  return {
+    compute: {
+      backend: c.backend,
+      devices: c.devices,
+      gpu_layers: c.gpuLayers ? { offloaded: c.gpuLayers.offloaded, total: c.gpuLayers.total } : null,
+      flash_attention: c.flashAttention ?? null,
+      threads: c.threads ?? null,
+      vram_total_gib: c.vramTotalBytes !== undefined ? c.vramTotalBytes / 1024 ** 3 : null,
+      sampling: c.sampling ?? null,
+    },
+    host: {
+      cpu: m.host.cpu,
+      cpu_cores: m.host.cpuCores,
+      memory_gib: m.host.memoryGiB,
+      os: m.host.os,
+      driver_version: m.host.driverVersion ?? null,
+      cuda_version: m.host.cudaVersion ?? null,
+      gpus: m.host.gpus.map((g) => ({
+        index: g.index,
+        name: g.name,
+        memory_total_gib: g.memoryTotalGiB ?? null,
+        memory_clock_ghz: g.memoryClockGHz ?? null,
+        uuid: g.uuid ?? null,
+      })),
+    },
+  };
 }

@@ -1,16 +1,10 @@
 import type { DatasetMetadata } from "../dataset/types.ts";
+import type { MachineInfo } from "../engine/machine.ts";
 import type { EngineInfo } from "../engine/types.ts";
 import type { LoadSummary } from "../load/run-load.ts";
 import type { BenchmarkStatistics } from "../metrics/statistics.ts";
 
-/** The host the benchmark ran on (trtllm-bench's MACHINE DETAILS: first GPU name, memory, memory clock). */
-export interface MachineInfo {
-  name: string;
-  /** GiB. */
-  memoryTotalGiB: number | undefined;
-  /** GHz. */
-  memoryClockGHz: number | undefined;
-}
+export type { MachineInfo };
 
 /** Everything the console and JSON reports print; both render exactly the same numbers. */
 export interface ReportInput {

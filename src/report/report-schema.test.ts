@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { computeDatasetMetadata } from "../dataset/stats.ts";
+import { describeMachine } from "../engine/machine.ts";
 import type { EngineInfo } from "../engine/types.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { computeStatistics } from "../metrics/statistics.ts";
@@ -59,7 +60,33 @@ function fullInput(): ReportInput {
     stats: computeStatistics(records, { streaming: true, worldSize: 1, slo: { ttftMs: 50, e2elMs: 100 } }),
     dataset: computeDatasetMetadata("d.jsonl", [20, 20, 20], [8, 8, 8]),
     streaming: true,
-    machine: { name: "cpu", memoryTotalGiB: 16, memoryClockGHz: undefined },
+    machine: describeMachine(
+      {
+        cpu: "cpu",
+        cpuCores: 16,
+        memoryGiB: 125.8,
+        os: "Linux 6.1",
+        gpus: [
+          {
+            index: 0,
+            name: "NVIDIA H100 80GB HBM3",
+            memoryTotalGiB: 79.6,
+            memoryClockGHz: 2.619,
+            uuid: "GPU-1234",
+          },
+        ],
+        driverVersion: "570.124.06",
+        cudaVersion: "12.8",
+      },
+      {
+        backend: "cuda",
+        devices: ["NVIDIA H100 80GB HBM3"],
+        vramTotalBytes: 79.6 * 1024 ** 3,
+        gpuLayers: { offloaded: 33, total: 33 },
+        flashAttention: "on",
+        threads: 15,
+      },
+    ),
     decodingMode: "draft-model",
     requestLog: "run.requests.jsonl",
     load: {

@@ -41,6 +41,40 @@ const machineSchema = z
     name: z.string(),
     "memory.total": nullableNum.describe("GiB"),
     "clocks.mem": nullableNum.describe("GHz"),
+    compute: z
+      .strictObject({
+        backend: z
+          .string()
+          .describe('"cuda", "vulkan", "metal", "cpu", or "remote" (a server the client cannot see into)'),
+        devices: z
+          .array(z.string())
+          .describe("GPU names as the runtime saw them (CUDA_VISIBLE_DEVICES applied)"),
+        gpu_layers: z.strictObject({ offloaded: num, total: num }).nullable(),
+        flash_attention: z.string().nullable(),
+        threads: nullableNum,
+        vram_total_gib: nullableNum,
+        sampling: z.string().nullable().describe("How tokens were sampled (embedded engine)"),
+      })
+      .describe("What ran the model (llm-bench)"),
+    host: z
+      .strictObject({
+        cpu: z.string(),
+        cpu_cores: num,
+        memory_gib: num,
+        os: z.string(),
+        driver_version: z.string().nullable(),
+        cuda_version: z.string().nullable(),
+        gpus: z.array(
+          z.strictObject({
+            index: num,
+            name: z.string(),
+            memory_total_gib: nullableNum,
+            memory_clock_ghz: nullableNum,
+            uuid: z.string().nullable(),
+          }),
+        ),
+      })
+      .describe("The machine the benchmark ran on (llm-bench); for a server backend, the client's"),
   })
   .nullable();
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -18,8 +18,12 @@ const CLI = here.includes(`${join("dist", "test")}`)
   : resolve(here, "../../src/cli/main.ts");
 const NODE_ARGS = CLI.endsWith(".ts") ? ["--import", "tsx"] : [];
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [...NODE_ARGS, CLI, ...args], { encoding: "utf8", timeout: 120_000 });
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [...NODE_ARGS, CLI, ...args], {
+    encoding: "utf8",
+    timeout: 120_000,
+    env,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -166,6 +170,83 @@ describe("quickstart workflow (tiny-llama)", () => {
     }
     // 6 requests x 6 tokens: the first of each comes from prefill, the other 5 from decode steps.
     assert.equal(decoded, 6 * 5);
+  });
+
+  it("names the device that ran; the native greedy sampler and node-llama-cpp's agree token for token", () => {
+    const run = (tag: string, env: NodeJS.ProcessEnv) => {
+      const reportJson = join(ws, `device-${tag}.json`);
+      const outputJson = join(ws, `outputs-${tag}.json`);
+      const r = cli(
+        [
+          "--model",
+          "llm-bench/tiny-llama",
+          "throughput",
+          "--dataset",
+          dataset,
+          "--engine_dir",
+          engineDir,
+          "--device",
+          "cpu",
+          "--threads",
+          "1",
+          "--warmup",
+          "0",
+          "--report_json",
+          reportJson,
+          "--output_json",
+          outputJson,
+        ],
+        env,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      return {
+        out: r.stdout,
+        report: JSON.parse(readFileSync(reportJson, "utf8")),
+        outputs: readFileSync(outputJson, "utf8"),
+      };
+    };
+    const fast = run("native", process.env);
+    const slow = run("nlc", { ...process.env, LLM_BENCH_NATIVE_SAMPLER: "0" });
+    assert.equal(fast.outputs, slow.outputs);
+    for (const { out, report } of [fast, slow]) {
+      assert.match(out, /= MACHINE DETAILS/);
+      assert.match(out, /^Compute: +cpu, flash attention on, 1 threads, sampling: /m);
+      assert.match(out, /^Host: +.+ \(\d+ cores\), [\d.]+ GiB RAM/m);
+      assert.equal(report.machine.compute.backend, "cpu");
+      assert.equal(report.machine.compute.threads, 1);
+      assert.ok(report.machine.host.cpu_cores >= 1);
+    }
+    assert.equal(slow.report.machine.compute.sampling, "node-llama-cpp per-position");
+    // `npm run build` compiles the native sampler wherever a C++ compiler exists (CI has one).
+    const built = existsSync(
+      resolve(here, CLI.endsWith(".ts") ? "../../dist" : "../..", "native", "greedy.node"),
+    );
+    const hasCompiler = spawnSync("c++", ["--version"]).status === 0;
+    if (hasCompiler) assert.ok(built, "a C++ compiler exists but dist/native/greedy.node was not built");
+    assert.equal(
+      fast.report.machine.compute.sampling,
+      built ? "native batched argmax" : "node-llama-cpp per-position",
+    );
+  });
+
+  it("--device names a backend that cannot load here: one clear error, no stack", () => {
+    const r = cli([
+      "--model",
+      "llm-bench/tiny-llama",
+      "throughput",
+      "--dataset",
+      dataset,
+      "--engine_dir",
+      engineDir,
+      "--device",
+      "metal",
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      /llm-bench: error: (--device metal: llama\.cpp cannot run on METAL|no llama\.cpp binary for METAL)/,
+    );
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
   it("a bad dataset line fails with file:line: field and a non-zero exit", () => {

@@ -3,8 +3,10 @@ import { runLatency } from "../../benchmarks/latency.ts";
 import type { SpeculativeMode } from "../../engine/embedded/speculative/speculator.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
 import {
+  addComputeFlags,
   addEngineAndDatasetFlags,
   addOutputFlags,
+  computeOptions,
   type EngineAndDatasetFlags,
   type OutputFlags,
   sharedRunOptions,
@@ -53,33 +55,35 @@ export function registerLatency(program: Command): void {
     )
     .option("--max_draft_len <n>", "drafts verified per step (default 4)", intArg(1))
     .option("--ngram_size <n>", "--speculative ngram: longest n-gram looked up (default 3)", intArg(1));
-  addOpenAiFlags(addOutputFlags(cmd)).action(async (flags: LatencyFlags & OpenAiFlags, cmd: Command) => {
-    const env = benchEnv(cmd);
-    await withInterrupt((signal) =>
-      runLatency({
-        ...sharedRunOptions(env, flags),
-        concurrency: flags.concurrency,
-        maxSeqLen: given(cmd, flags, "max_seq_len"),
-        kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
-        extraLlmApiOptions: flags.extra_llm_api_options,
-        reportJson: flags.report_json,
-        iterationLog: flags.iteration_log,
-        requestLog: flags.request_log,
-        goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
-        threads: flags.threads,
-        speculation: {
-          mode: flags.speculative,
-          draftEngineDir: flags.draft_engine_dir,
-          maxDraftLen: flags.max_draft_len,
-          ngramSize: flags.ngram_size,
-          medusaChoices: flags.medusa_choices,
-        },
-        openai: openAiOptions(flags, flags.backend),
-        allowFailures: flags.allow_failures,
-        out: (text) => process.stdout.write(text),
-        progress: createProgress(),
-        signal,
-      }),
-    );
-  });
+  addOpenAiFlags(addComputeFlags(addOutputFlags(cmd))).action(
+    async (flags: LatencyFlags & OpenAiFlags, cmd: Command) => {
+      const env = benchEnv(cmd);
+      await withInterrupt((signal) =>
+        runLatency({
+          ...sharedRunOptions(env, flags),
+          concurrency: flags.concurrency,
+          maxSeqLen: given(cmd, flags, "max_seq_len"),
+          kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
+          extraLlmApiOptions: flags.extra_llm_api_options,
+          reportJson: flags.report_json,
+          iterationLog: flags.iteration_log,
+          requestLog: flags.request_log,
+          goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
+          ...computeOptions(flags),
+          speculation: {
+            mode: flags.speculative,
+            draftEngineDir: flags.draft_engine_dir,
+            maxDraftLen: flags.max_draft_len,
+            ngramSize: flags.ngram_size,
+            medusaChoices: flags.medusa_choices,
+          },
+          openai: openAiOptions(flags, flags.backend),
+          allowFailures: flags.allow_failures,
+          out: (text) => process.stdout.write(text),
+          progress: createProgress(),
+          signal,
+        }),
+      );
+    },
+  );
 }

@@ -11,6 +11,7 @@ import { prepareEmbedded } from "../../engine/embedded/prepare.ts";
 import { UsageError } from "../../errors.ts";
 import { DEFAULT_MAX_BODY_BYTES, startServer } from "../../server/server.ts";
 import { log } from "../../util/log.ts";
+import { addComputeFlags, type ComputeFlags, computeOptions } from "../benchmark-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 
 interface ServeFlags {
@@ -26,7 +27,6 @@ interface ServeFlags {
   scheduler_policy: "guaranteed_no_evict" | "max_utilization";
   enable_chunked_context?: boolean;
   disable_chunked_context?: boolean;
-  threads?: number;
   max_body_bytes: number;
   grace_period: number;
 }
@@ -56,7 +56,7 @@ export function serverMetadata(maxInputLen: number, maxSeqLen: number): DatasetM
 }
 
 export function registerServe(program: Command): void {
-  program
+  const serve = program
     .command("serve")
     .description("Serve an engine over an OpenAI-compatible HTTP API (completions, chat, models, health).")
     .requiredOption("--engine_dir <dir>", "engine directory written by `build`")
@@ -92,7 +92,6 @@ export function registerServe(program: Command): void {
     )
     .option("--enable_chunked_context", "split long prompts over several steps (default on)")
     .option("--disable_chunked_context", "a prompt must fit whole in one step")
-    .option("--threads <n>", "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)", intArg(1))
     .option(
       "--max_body_bytes <n>",
       "largest request body accepted (413 above)",
@@ -104,91 +103,91 @@ export function registerServe(program: Command): void {
       "on SIGINT/SIGTERM, seconds to let requests in flight finish",
       floatArg(0),
       10,
-    )
-    .action(async (flags: ServeFlags, cmd: Command) => {
-      if (flags.enable_chunked_context && flags.disable_chunked_context) {
-        throw new UsageError("--enable_chunked_context and --disable_chunked_context conflict");
-      }
-      let root = cmd;
-      while (root.parent) root = root.parent;
-      const global = root.opts<{
-        model?: string;
-        model_path?: string;
-        workspace: string;
-        revision?: string;
-      }>();
-      const config = await readEngineConfig(flags.engine_dir);
-      const build = config.build_config;
-      const maxSeqLen = flags.max_seq_len ?? build.max_seq_len;
-      if (maxSeqLen > build.max_seq_len) {
-        throw new UsageError(
-          `--max_seq_len ${maxSeqLen} exceeds the engine's build max_seq_len ${build.max_seq_len}`,
-        );
-      }
-      const maxInputLen = Math.min(build.max_input_len, maxSeqLen - 1);
-      const model = global.model ?? config.llm_bench.model_name;
-      const runtime: RuntimeKnobs = {
-        maxBatchSize: flags.max_batch_size,
-        maxNumTokens: flags.max_num_tokens,
-        maxSeqLen,
-        kvCacheFreeGpuMemFraction: flags.kv_cache_free_gpu_mem_fraction,
-        schedulerPolicy: flags.scheduler_policy,
-        enableChunkedContext: !flags.disable_chunked_context,
-        threads: flags.threads,
-      };
-      const backend = await prepareEmbedded({
-        model,
-        modelPath: global.model_path,
-        workspace: global.workspace,
-        revision: global.revision,
-        dataset: join(flags.engine_dir, "config.json"),
-        engineDir: flags.engine_dir,
-        runtime,
-        yaml: {},
-      });
-      const { engine } = await backend.start(serverMetadata(maxInputLen, maxSeqLen));
-      let server: Awaited<ReturnType<typeof startServer>>;
-      try {
-        server = await startServer({
-          engine,
-          tokenizer: backend.tokenizer,
-          vocabSize: backend.vocabSize,
-          servedModelName: flags.served_model_name ?? model,
-          maxSeqLen,
-          maxInputLen,
-          host: flags.host,
-          port: flags.port,
-          apiKey: flags.api_key ?? process.env["LLM_BENCH_API_KEY"],
-          maxBodyBytes: flags.max_body_bytes,
-        });
-      } catch (err) {
-        await engine.stop();
-        throw new UsageError(`cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}`);
-      }
-      process.stdout.write(
-        `llm-bench serve: listening on ${server.url} (model '${flags.served_model_name ?? model}')\n`,
+    );
+  addComputeFlags(serve).action(async (flags: ServeFlags & ComputeFlags, cmd: Command) => {
+    if (flags.enable_chunked_context && flags.disable_chunked_context) {
+      throw new UsageError("--enable_chunked_context and --disable_chunked_context conflict");
+    }
+    let root = cmd;
+    while (root.parent) root = root.parent;
+    const global = root.opts<{
+      model?: string;
+      model_path?: string;
+      workspace: string;
+      revision?: string;
+    }>();
+    const config = await readEngineConfig(flags.engine_dir);
+    const build = config.build_config;
+    const maxSeqLen = flags.max_seq_len ?? build.max_seq_len;
+    if (maxSeqLen > build.max_seq_len) {
+      throw new UsageError(
+        `--max_seq_len ${maxSeqLen} exceeds the engine's build max_seq_len ${build.max_seq_len}`,
       );
-      await new Promise<void>((resolve) => {
-        let signals = 0;
-        const onSignal = (sig: NodeJS.Signals) => {
-          signals++;
-          if (signals > 1) {
-            log.warn(`${sig} again: exiting at once.`);
-            process.exit(130);
-          }
-          log.info(`${sig}: shutting down (grace period ${flags.grace_period}s).`);
-          server
-            .shutdown(flags.grace_period * 1000)
-            .then(() => engine.stop())
-            .then(() => {
-              process.off("SIGINT", onSignal);
-              process.off("SIGTERM", onSignal);
-              log.info("Server stopped.");
-              resolve();
-            });
-        };
-        process.on("SIGINT", onSignal);
-        process.on("SIGTERM", onSignal);
-      });
+    }
+    const maxInputLen = Math.min(build.max_input_len, maxSeqLen - 1);
+    const model = global.model ?? config.llm_bench.model_name;
+    const runtime: RuntimeKnobs = {
+      maxBatchSize: flags.max_batch_size,
+      maxNumTokens: flags.max_num_tokens,
+      maxSeqLen,
+      kvCacheFreeGpuMemFraction: flags.kv_cache_free_gpu_mem_fraction,
+      schedulerPolicy: flags.scheduler_policy,
+      enableChunkedContext: !flags.disable_chunked_context,
+      ...computeOptions(flags),
+    };
+    const backend = await prepareEmbedded({
+      model,
+      modelPath: global.model_path,
+      workspace: global.workspace,
+      revision: global.revision,
+      dataset: join(flags.engine_dir, "config.json"),
+      engineDir: flags.engine_dir,
+      runtime,
+      yaml: {},
     });
+    const { engine } = await backend.start(serverMetadata(maxInputLen, maxSeqLen));
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({
+        engine,
+        tokenizer: backend.tokenizer,
+        vocabSize: backend.vocabSize,
+        servedModelName: flags.served_model_name ?? model,
+        maxSeqLen,
+        maxInputLen,
+        host: flags.host,
+        port: flags.port,
+        apiKey: flags.api_key ?? process.env["LLM_BENCH_API_KEY"],
+        maxBodyBytes: flags.max_body_bytes,
+      });
+    } catch (err) {
+      await engine.stop();
+      throw new UsageError(`cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}`);
+    }
+    process.stdout.write(
+      `llm-bench serve: listening on ${server.url} (model '${flags.served_model_name ?? model}')\n`,
+    );
+    await new Promise<void>((resolve) => {
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals++;
+        if (signals > 1) {
+          log.warn(`${sig} again: exiting at once.`);
+          process.exit(130);
+        }
+        log.info(`${sig}: shutting down (grace period ${flags.grace_period}s).`);
+        server
+          .shutdown(flags.grace_period * 1000)
+          .then(() => engine.stop())
+          .then(() => {
+            process.off("SIGINT", onSignal);
+            process.off("SIGTERM", onSignal);
+            log.info("Server stopped.");
+            resolve();
+          });
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+    });
+  });
 }

@@ -3,8 +3,10 @@ import { runThroughput } from "../../benchmarks/throughput.ts";
 import { UsageError } from "../../errors.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
 import {
+  addComputeFlags,
   addEngineAndDatasetFlags,
   addOutputFlags,
+  computeOptions,
   type EngineAndDatasetFlags,
   type OutputFlags,
   sharedRunOptions,
@@ -61,7 +63,7 @@ export function registerThroughput(program: Command): void {
         "max_utilization",
       ]),
     );
-  addOpenAiFlags(addOutputFlags(cmd)).action(
+  addOpenAiFlags(addComputeFlags(addOutputFlags(cmd))).action(
     async (flags: ThroughputFlags & { disable_chunked_context?: boolean }, cmd: Command) => {
       const env = benchEnv(cmd);
       if (flags.enable_chunked_context && flags.disable_chunked_context) {
@@ -90,7 +92,7 @@ export function registerThroughput(program: Command): void {
           iterationLog: flags.iteration_log,
           requestLog: flags.request_log,
           goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
-          threads: flags.threads,
+          ...computeOptions(flags),
           openai: openAiOptions(flags, flags.backend),
           allowFailures: flags.allow_failures,
           out: (text) => process.stdout.write(text),

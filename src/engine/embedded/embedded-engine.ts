@@ -16,11 +16,11 @@ import type {
   TokenSink,
 } from "../types.ts";
 import {
+  type GpuChoice,
+  type GreedySampling,
   type LlamaRuntime,
   type LlamaRuntimeShape,
   loadLlamaRuntime,
-  type NativeSampler,
-  sampleAll,
 } from "./llama-native.ts";
 import { SchedRequest, Scheduler, type SchedulerConfig, type StepPlan } from "./scheduler.ts";
 import type { DraftJob } from "./speculative/draft-model.ts";
@@ -32,6 +32,10 @@ export interface IterationStats {
   /** ns since the engine started. */
   timestamp_ns: number;
   step_ms: number;
+  /** Of step_ms: the llama_decode call (node-llama-cpp's decodeBatch, from call to resolution). */
+  decode_ms: number;
+  /** Of step_ms: greedy sampling of every sampled position (all native sampling calls, first to last). */
+  sample_ms: number;
   batch_size: number;
   num_context_requests: number;
   num_generation_requests: number;
@@ -52,7 +56,8 @@ export interface EmbeddedEngineOptions {
   info: EngineInfo;
   scheduler: SchedulerConfig;
   threads: number;
-  gpu: "auto" | false;
+  gpu: GpuChoice;
+  gpuLayers?: number | "max" | undefined;
   kvCacheType: string;
   onIteration?: ((stats: IterationStats) => void) | undefined;
   /** Speculative decoding (greedy verification of drafts); off when undefined. */
@@ -89,41 +94,29 @@ export class EmbeddedEngine implements Engine {
   private readonly live = new Map<SchedRequest, Live>();
   /** Running requests cancelled mid-flight, released at the next step boundary. */
   private readonly cancelled = new Set<Live>();
-  private readonly samplers: NativeSampler[] = [];
+  private readonly sampling: GreedySampling;
   private seq = 0;
   private steps = 0;
   private loop: Promise<void> | undefined;
+  /** The last step's decode and sampling times, for the iteration log. */
+  private decodeNs = 0;
+  private sampleNs = 0;
   private stopped = false;
   private readonly startNs = nowNs();
-  /** Speculative decoding: one greedy sampler per slot and verified position (a sampler is not thread-safe). */
-  private readonly specSamplers: NativeSampler[][] = [];
   /** `[0, 1, ..., k]` logit indexes for a decode item verifying k drafts. */
   private readonly verifyLogits: Uint32Array[] = [];
 
   private constructor(
     private readonly rt: LlamaRuntime,
-    readonly info: EngineInfo,
+    private readonly baseInfo: EngineInfo,
     private readonly opts: EmbeddedEngineOptions,
     private readonly drafter?: Drafter,
   ) {
     this.scheduler = new Scheduler(opts.scheduler);
-    for (let i = 0; i < opts.scheduler.maxBatchSize; i++) {
-      const s = rt.newSampler();
-      s.applyConfig({ temperature: 0 });
-      this.samplers.push(s);
-    }
+    this.sampling = rt.newGreedySampling();
     const maxDraft = drafter ? (opts.speculative?.maxDraftLen ?? 0) : 0;
     for (let k = 0; k <= maxDraft; k++)
       this.verifyLogits.push(Uint32Array.from({ length: k + 1 }, (_, i) => i));
-    for (let slot = 0; drafter && slot < opts.scheduler.maxBatchSize; slot++) {
-      const row = [this.samplers[slot]!];
-      for (let i = 0; i < maxDraft; i++) {
-        const s = rt.newSampler();
-        s.applyConfig({ temperature: 0 });
-        row.push(s);
-      }
-      this.specSamplers.push(row);
-    }
   }
 
   static async start(opts: EmbeddedEngineOptions): Promise<EmbeddedEngine> {
@@ -134,6 +127,7 @@ export class EmbeddedEngine implements Engine {
       batchSize: opts.scheduler.maxNumTokens,
       threads: opts.threads,
       gpu: opts.gpu,
+      gpuLayers: opts.gpuLayers,
       kvCacheType: opts.kvCacheType,
     };
     const rt = await loadLlamaRuntime({ modelPath: opts.ggufPath, ...shape });
@@ -150,7 +144,13 @@ export class EmbeddedEngine implements Engine {
       `Embedded engine ready: ${opts.scheduler.maxBatchSize} sequences x ${opts.scheduler.maxSeqLen} KV cells, ` +
         `batch ${opts.scheduler.maxNumTokens} tokens, ${opts.threads} threads, device ${rt.device}`,
     );
-    return new EmbeddedEngine(rt, opts.info, opts, drafter);
+    return new EmbeddedEngine(rt, { ...opts.info, device: rt.compute }, opts, drafter);
+  }
+
+  /** The engine's facts; the device's sampling path can change once (a failed check of the native sampler). */
+  get info(): EngineInfo {
+    const device = this.baseInfo.device;
+    return { ...this.baseInfo, device: device ? { ...device, sampling: this.sampling.path } : undefined };
   }
 
   get device(): string {
@@ -292,12 +292,12 @@ export class EmbeddedEngine implements Engine {
       }
       let sampled: number[];
       try {
+        const tDecode = nowNs();
         await native.decodeBatch();
-        sampled = await sampleAll(
-          native,
-          sampleAt,
-          sampleEntries.map((e) => this.samplers[e.sched.slot]!),
-        );
+        const tDecoded = nowNs();
+        this.decodeNs = tDecoded - tDecode;
+        sampled = await this.sampling.sample(native, sampleAt);
+        this.sampleNs = nowNs() - tDecoded;
       } catch (err) {
         // A failed decode fails the requests of this step; the others go on.
         const msg = `llama.cpp decode failed: ${(err as Error).message}`;
@@ -339,6 +339,8 @@ export class EmbeddedEngine implements Engine {
       iter: this.steps,
       timestamp_ns: t1 - this.startNs,
       step_ms: (t1 - t0) / 1e6,
+      decode_ms: this.decodeNs / 1e6,
+      sample_ms: this.sampleNs / 1e6,
       batch_size: plan.items.length,
       num_context_requests: ctx,
       num_generation_requests: plan.items.length - ctx,
@@ -391,7 +393,6 @@ export class EmbeddedEngine implements Engine {
     }
     let drafted = 0;
     const sampleAt: number[] = [];
-    const sampleWith: NativeSampler[] = [];
     const sampled: Array<{ entry: Live; first: number; k: number }> = [];
     let samples: number[];
     let phase = "drafting";
@@ -412,14 +413,14 @@ export class EmbeddedEngine implements Engine {
         );
         if (!it.sample) continue;
         sampled.push({ entry, first: sampleAt.length, k });
-        const row = this.specSamplers[it.req.slot]!;
-        for (let i = 0; i < idx.length; i++) {
-          sampleAt.push(idx[i]!);
-          sampleWith.push(row[i]!);
-        }
+        for (let i = 0; i < idx.length; i++) sampleAt.push(idx[i]!);
       }
+      const tDecode = nowNs();
       await native.decodeBatch();
-      samples = await sampleAll(native, sampleAt, sampleWith);
+      const tDecoded = nowNs();
+      this.decodeNs = tDecoded - tDecode;
+      samples = await this.sampling.sample(native, sampleAt);
+      this.sampleNs = nowNs() - tDecoded;
     } catch (err) {
       this.failStep(plan, err, phase);
       return;
@@ -480,8 +481,7 @@ export class EmbeddedEngine implements Engine {
     this.stopped = true;
     for (const e of [...this.live.values()]) this.cancel(e);
     await this.loop;
-    for (const s of this.samplers) s.dispose();
-    for (const row of this.specSamplers) for (const s of row.slice(1)) s.dispose();
+    this.sampling.dispose();
     await this.drafter?.dispose();
     await this.rt.dispose();
   }

@@ -5,8 +5,11 @@
  * (max tokens per step, chunked context, admission). Those calls are internal to node-llama-cpp, which is pinned
  * to an exact version in package.json; `assertNativeApi` fails loudly if an upgrade changes them.
  */
+import { availableParallelism } from "node:os";
 import { EngineError } from "../../errors.ts";
 import { log } from "../../util/log.ts";
+import type { ComputeDevice } from "../types.ts";
+import { type NativeArgmax, nativeArgmaxFor } from "./native-greedy.ts";
 
 type Llama = import("node-llama-cpp").Llama;
 type LlamaModel = import("node-llama-cpp").LlamaModel;
@@ -37,9 +40,13 @@ export interface LlamaRuntime {
   context: LlamaContext;
   native: NativeContext;
   newSampler(): NativeSampler;
+  /** Greedy sampling for this context: native batched argmax when available, else node-llama-cpp's calls. */
+  newGreedySampling(): GreedySampling;
   /** "cpu", "cuda", "vulkan", "metal". */
   device: string;
   threads: number;
+  /** What ran the model, for the reports. */
+  compute: ComputeDevice;
   dispose(): Promise<void>;
 }
 
@@ -53,7 +60,9 @@ export interface LlamaRuntimeShape {
   batchSize: number;
   threads: number;
   /** "auto" lets node-llama-cpp pick a GPU backend when one works here; false forces the CPU. */
-  gpu: "auto" | false;
+  gpu: GpuChoice;
+  /** Layers to offload to the GPU ("max": all); ignored on the CPU. */
+  gpuLayers?: number | "max" | undefined;
   /** ggml type name for the KV cache (F16, Q8_0, ...). */
   kvCacheType: string;
 }
@@ -63,23 +72,94 @@ export interface LlamaRuntimeOptions extends LlamaRuntimeShape {
 }
 
 /**
- * Greedy-samples every requested position of the last decode. llama.cpp reorders a batch's output rows lazily, in
- * the first logits read after a decode and without a lock, so that read must finish before the others start in
- * parallel (on libuv's pool); otherwise concurrent reads can see half-swapped rows and return wrong tokens.
+ * libuv's thread pool size, which bounds how many native sampling calls run at once. The CLI's entry point
+ * raises it to the core count before anything uses the pool (bin.cts); node's default is 4.
  */
-export async function sampleAll(
-  native: NativeContext,
-  positions: readonly number[],
-  samplers: readonly NativeSampler[],
-): Promise<number[]> {
-  if (positions.length === 0) return [];
-  const head = await native.sampleToken(positions[0]!, samplers[0]!);
-  if (positions.length === 1) return [head];
-  const rest = new Array<Promise<number>>(positions.length - 1);
-  for (let i = 1; i < positions.length; i++) rest[i - 1] = native.sampleToken(positions[i]!, samplers[i]!);
-  const tail = await Promise.all(rest);
-  tail.unshift(head);
-  return tail;
+export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, 1024) : 4;
+}
+
+/**
+ * Greedy sampling of many positions of one decode, through node-llama-cpp's one-position native call (3.21 has
+ * no batched call). Each call copies the whole vocabulary into its sampler's candidate array (12 bytes a token:
+ * 1.5 MB for a 128k vocabulary) and scans it, on libuv's pool. With one sampler per sequence, 256 sequences
+ * touch 384 MB of cold candidate arrays per step; here a few lanes (one per pool thread) each sample their
+ * stripe of positions in turn with one sampler, so each lane's array stays in cache, and lanes run in parallel.
+ * A greedy sampler keeps no state between calls, so sharing one along a lane changes no token.
+ *
+ * llama.cpp reorders a batch's output rows lazily, in the first logits read after a decode and without a lock,
+ * so that read finishes before the parallel ones start; otherwise concurrent reads can see half-swapped rows.
+ */
+export class GreedySampling {
+  private readonly samplers: NativeSampler[] = [];
+  private disposed = false;
+  /** Checked against node-llama-cpp's sampler on the first step before it is trusted. */
+  private verified = false;
+
+  constructor(
+    private readonly newSampler: () => NativeSampler,
+    /** Most lanes sampling at once; more than the pool's threads would only queue. */
+    readonly maxLanes: number = threadPoolSize(),
+    /** The native one-call sampler (native-greedy.ts), when it loaded for this context. */
+    private nativeArgmax?: NativeArgmax | undefined,
+  ) {}
+
+  /** "native" (one call for all positions) or "node-llama-cpp" (one call per position), for logs and reports. */
+  get path(): string {
+    return this.nativeArgmax ? "native batched argmax" : "node-llama-cpp per-position";
+  }
+
+  private sampler(lane: number): NativeSampler {
+    let s = this.samplers[lane];
+    if (!s) {
+      s = this.newSampler();
+      s.applyConfig({ temperature: 0 });
+      this.samplers[lane] = s;
+    }
+    return s;
+  }
+
+  /** The greedy token at each position (logit index) of the last decode, in order. */
+  async sample(native: NativeContext, positions: ArrayLike<number>): Promise<number[]> {
+    if (this.disposed) throw new EngineError("sampling after the engine stopped");
+    const n = positions.length;
+    if (n === 0) return [];
+    if (this.nativeArgmax) {
+      const fast = this.nativeArgmax;
+      try {
+        if (this.verified) return Array.from(await fast.argmax(Uint32Array.from(positions)));
+        // First use: node-llama-cpp's read goes first (it reorders rows), then both must agree on that position.
+        const reference = await native.sampleToken(positions[0]!, this.sampler(0));
+        const tokens = await fast.argmax(Uint32Array.from(positions));
+        if (tokens[0] !== reference)
+          throw new Error(`it chose ${tokens[0]} where node-llama-cpp chose ${reference}`);
+        this.verified = true;
+        return Array.from(tokens);
+      } catch (err) {
+        log.warn(`native greedy sampler off: ${(err as Error).message}; sampling through node-llama-cpp`);
+        this.nativeArgmax = undefined;
+      }
+    }
+    const out = new Array<number>(n);
+    out[0] = await native.sampleToken(positions[0]!, this.sampler(0));
+    const lanes = Math.min(this.maxLanes, n - 1);
+    if (lanes === 0) return out;
+    const stripe = async (lane: number): Promise<void> => {
+      const s = this.sampler(lane);
+      for (let i = 1 + lane; i < n; i += lanes) out[i] = await native.sampleToken(positions[i]!, s);
+    };
+    const running = new Array<Promise<void>>(lanes);
+    for (let lane = 0; lane < lanes; lane++) running[lane] = stripe(lane);
+    await Promise.all(running);
+    return out;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const s of this.samplers) s.dispose();
+    this.samplers.length = 0;
+  }
 }
 
 /** llama.cpp's compile-time limit on sequences per context (LLAMA_MAX_SEQ). */
@@ -117,10 +197,45 @@ function assertNativeApi(ctx: unknown): asserts ctx is NativeContext {
   }
 }
 
-let llamaPromise: Promise<Llama> | undefined;
-let llamaGpu: "auto" | false | undefined;
+/** `--device`: node-llama-cpp's `gpu` option ("auto", a backend, or false for the CPU). */
+export type GpuChoice = "auto" | false | "cuda" | "vulkan" | "metal";
 
-async function getLlamaOnce(gpu: "auto" | false, threads: number): Promise<Llama> {
+/** `--device` values, as users type them. */
+export const DEVICE_CHOICES = ["auto", "cpu", "cuda", "vulkan", "metal"] as const;
+export type DeviceFlag = (typeof DEVICE_CHOICES)[number];
+export function gpuChoice(device: DeviceFlag | undefined): GpuChoice {
+  return device === undefined || device === "auto" ? "auto" : device === "cpu" ? false : device;
+}
+
+/**
+ * node-llama-cpp's "no binary" failures, as one message saying what is missing and how to get it. It loads
+ * prebuilt binaries from optional npm packages (@node-llama-cpp/<platform>[-cuda|-vulkan]) and never builds
+ * here (build: "never").
+ */
+export function llamaLoadError(err: unknown, gpu: GpuChoice): EngineError {
+  const e = err as Error;
+  const what = gpu === false ? "the CPU" : gpu === "auto" ? "this machine" : gpu.toUpperCase();
+  const noBinary = e?.name === "NoBinaryFoundError" || /no (prebuilt )?binar/i.test(e?.message ?? "");
+  if (noBinary) {
+    const pkg = `@node-llama-cpp/${process.platform}-${process.arch}${gpu === "cuda" || gpu === "vulkan" ? `-${gpu}` : ""}`;
+    return new EngineError(
+      `no llama.cpp binary for ${what}: node-llama-cpp's prebuilt package ${pkg} is not installed ` +
+        "(installs with --omit=optional or NODE_LLAMA_CPP_SKIP_DOWNLOAD skip it), and llm-bench never compiles " +
+        `llama.cpp during a run. Reinstall without --omit=optional, or build one with \`npx node-llama-cpp source build${
+          gpu === "cuda" || gpu === "vulkan" ? ` --gpu ${gpu}` : ""
+        }\` (CMake and a C++ compiler${gpu === "cuda" ? ", the CUDA toolkit" : ""}), or run with --device cpu.`,
+      { cause: err },
+    );
+  }
+  return new EngineError(`cannot load llama.cpp for ${what} (node-llama-cpp): ${e?.message ?? String(err)}`, {
+    cause: err,
+  });
+}
+
+let llamaPromise: Promise<Llama> | undefined;
+let llamaGpu: GpuChoice | undefined;
+
+async function getLlamaOnce(gpu: GpuChoice, threads: number): Promise<Llama> {
   if (llamaPromise && llamaGpu === gpu) return llamaPromise;
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   llamaGpu = gpu;
@@ -134,7 +249,23 @@ async function getLlamaOnce(gpu: "auto" | false, threads: number): Promise<Llama
       const text = message.trim();
       if (text) log.debug(`llama.cpp [${level}] ${text}`);
     },
-  });
+  })
+    .catch((err: unknown) => {
+      llamaPromise = undefined;
+      throw llamaLoadError(err, gpu);
+    })
+    .then((llama) => {
+      // node-llama-cpp falls back to another backend rather than fail; a backend the user named must be the one.
+      if (typeof gpu === "string" && gpu !== "auto" && llama.gpu !== gpu) {
+        llamaPromise = undefined;
+        throw new EngineError(
+          `--device ${gpu}: llama.cpp cannot run on ${gpu.toUpperCase()} here (node-llama-cpp loaded ${
+            llama.gpu === false ? "the CPU backend" : llama.gpu
+          } instead: no ${gpu} binary, driver or device). Use --device auto or cpu.`,
+        );
+      }
+      return llama;
+    });
   return llamaPromise;
 }
 
@@ -143,32 +274,31 @@ async function getLlamaOnce(gpu: "auto" | false, threads: number): Promise<Llama
  * has a working GPU backend on this machine (CUDA, Vulkan, Metal), RAM otherwise. Probing the supported GPU
  * types first avoids loading a GPU binary on CPU-only machines.
  */
-export async function resolveDevice(threads: number): Promise<{ gpu: "auto" | false; freeBytes: number }> {
+export async function resolveDevice(
+  threads: number,
+  requested: GpuChoice = "auto",
+): Promise<{ gpu: GpuChoice; freeBytes: number }> {
   const { getLlamaGpuTypes } = await import("node-llama-cpp");
   const { freemem } = await import("node:os");
-  const supported = (await getLlamaGpuTypes("supported")).some((t) => t !== false);
-  if (!supported) return { gpu: false, freeBytes: freemem() };
-  const llama = await getLlamaOnce("auto", threads);
-  if (llama.gpu === false) return { gpu: "auto", freeBytes: freemem() };
+  if (requested === false) return { gpu: false, freeBytes: freemem() };
+  if (requested === "auto") {
+    const supported = (await getLlamaGpuTypes("supported")).some((t) => t !== false);
+    if (!supported) return { gpu: false, freeBytes: freemem() };
+  }
+  const llama = await getLlamaOnce(requested, threads);
+  if (llama.gpu === false) return { gpu: requested, freeBytes: freemem() };
   const vram = await llama.getVramState();
-  return { gpu: "auto", freeBytes: vram.free };
+  return { gpu: requested, freeBytes: vram.free };
 }
 
 export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<LlamaRuntime> {
-  let llama: Llama;
-  try {
-    llama = await getLlamaOnce(opts.gpu, opts.threads);
-  } catch (err) {
-    throw new EngineError(
-      `cannot load llama.cpp (node-llama-cpp prebuilt binary): ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  const llama = await getLlamaOnce(opts.gpu, opts.threads);
   let model: LlamaModel;
   try {
-    model = await llama.loadModel({ modelPath: opts.modelPath, gpuLayers: llama.gpu === false ? 0 : "max" });
+    model = await llama.loadModel({
+      modelPath: opts.modelPath,
+      gpuLayers: llama.gpu === false ? 0 : (opts.gpuLayers ?? "max"),
+    });
   } catch (err) {
     throw new EngineError(
       `${opts.modelPath}: llama.cpp could not load the model: ${(err as Error).message}`,
@@ -204,14 +334,35 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
   const bindings = (llama as unknown as { _bindings: { AddonSampler: new (m: unknown) => NativeSampler } })
     ._bindings;
   const nativeModel = (model as unknown as { _model: unknown })._model;
+  const onGpu = llama.gpu !== false;
+  const compute: ComputeDevice = {
+    backend: onGpu ? String(llama.gpu) : "cpu",
+    devices: onGpu ? await llama.getGpuDeviceNames() : [],
+    vramTotalBytes: onGpu ? (await llama.getVramState()).total : undefined,
+    gpuLayers: onGpu ? { offloaded: model.gpuLayers, total: model.fileInsights.totalLayers } : undefined,
+    // llama.cpp turns flash attention on for a quantized V cache; otherwise "auto" decides per device.
+    flashAttention: /^(F32|F16|BF16)$/i.test(opts.kvCacheType) ? "auto" : "on",
+    threads: opts.threads,
+  };
   return {
     llama,
     model,
     context,
     native,
     newSampler: () => new bindings.AddonSampler(nativeModel),
+    newGreedySampling: () =>
+      new GreedySampling(
+        () => new bindings.AddonSampler(nativeModel),
+        threadPoolSize(),
+        nativeArgmaxFor(
+          native,
+          { contextSize: opts.contextSize, sequences: opts.sequences, batchSize: opts.batchSize },
+          availableParallelism(),
+        ),
+      ),
     device: llama.gpu === false ? "cpu" : llama.gpu,
     threads: opts.threads,
+    compute,
     async dispose() {
       await context.dispose();
       await model.dispose();

@@ -12,7 +12,7 @@ import type { EngineInfo } from "../types.ts";
 import { buildEngine } from "./build.ts";
 import { EmbeddedEngine } from "./embedded-engine.ts";
 import { type EngineConfig, readEngineConfig } from "./engine-dir.ts";
-import { nodeLlamaCppVersion, resolveDevice } from "./llama-native.ts";
+import { gpuChoice, nodeLlamaCppVersion, resolveDevice } from "./llama-native.ts";
 import { defaultThreads, kvBytesPerToken, resolveRuntimeSettings } from "./runtime-settings.ts";
 
 async function engineFor(opts: BackendOptions): Promise<{ dir: string; config: EngineConfig }> {
@@ -50,7 +50,7 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
       const kvType = lb.kv_cache_type.toUpperCase();
       const rt = opts.runtime;
       const threads = rt.threads ?? defaultThreads();
-      const device = await resolveDevice(threads);
+      const device = await resolveDevice(threads, gpuChoice(rt.device));
       const settings = resolveRuntimeSettings({
         engine: {
           maxBatchSize: config.build_config.max_batch_size,
@@ -103,11 +103,12 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
         scheduler: s,
         threads,
         gpu: device.gpu,
+        gpuLayers: rt.gpuLayers,
         kvCacheType: kvType,
         onIteration: opts.onIteration,
         speculative: opts.speculative,
       });
-      return { engine, info };
+      return { engine, info: engine.info };
     },
   };
 }

@@ -39,9 +39,25 @@ const fmt = (v: number | null | undefined, digits = 2) =>
 
 type Row = [label: string, value: (r: ReportJson) => string];
 
+/** The device that ran, from the JSON's `machine` (null in reports written before llm-bench recorded it). */
+function deviceCell(m: ReportJson["machine"]): string {
+  if (!m) return "not recorded";
+  if (!m.compute) return m.name;
+  const c = m.compute;
+  if (c.backend === "remote") return `remote server; client on ${m.host?.cpu ?? m.name}`;
+  const where =
+    c.backend === "cpu"
+      ? `cpu (${m.host?.cpu ?? m.name})`
+      : `${c.backend} (${c.devices.join(", ") || m.name})`;
+  const layers = c.gpu_layers ? `, ${c.gpu_layers.offloaded}/${c.gpu_layers.total} layers on GPU` : "";
+  const threads = c.threads !== null ? `, ${c.threads} threads` : "";
+  return `${where}${layers}${threads}`;
+}
+
 const ROWS: Row[] = [
   ["Model", (r) => escapeHtml(r.engine.model)],
   ["Backend / quantization", (r) => escapeHtml(`${r.engine.backend} / ${r.engine.quantization}`)],
+  ["Device", (r) => escapeHtml(deviceCell(r.machine))],
   ["Streaming", (r) => (r.llm_bench.streaming ? "yes" : "no")],
   [
     "Requests (succeeded / failed)",

@@ -7,12 +7,11 @@
  */
 import { EngineError } from "../../../errors.ts";
 import {
+  type GreedySampling,
   type LlamaRuntime,
   type LlamaRuntimeShape,
   loadLlamaRuntime,
   type NativeContext,
-  type NativeSampler,
-  sampleAll,
 } from "../llama-native.ts";
 
 export interface DraftModelOptions extends LlamaRuntimeShape {
@@ -33,7 +32,7 @@ export class DraftModel {
   private readonly owner: Array<object | undefined>;
   /** Cells of each slot's draft KV that hold tokens known to be final. */
   private readonly computed: Int32Array;
-  private readonly samplers: NativeSampler[] = [];
+  private readonly sampling: GreedySampling;
 
   private constructor(
     private readonly rt: LlamaRuntime,
@@ -42,11 +41,7 @@ export class DraftModel {
   ) {
     this.owner = new Array(sequences).fill(undefined);
     this.computed = new Int32Array(sequences);
-    for (let i = 0; i < sequences; i++) {
-      const s = rt.newSampler();
-      s.applyConfig({ temperature: 0 });
-      this.samplers.push(s);
-    }
+    this.sampling = rt.newGreedySampling();
   }
 
   static async load(opts: DraftModelOptions, target: NativeContext): Promise<DraftModel> {
@@ -91,11 +86,7 @@ export class DraftModel {
         at.push(native.addToBatch(j.slot, pos, j.tokens.subarray(pos, pos + 1), LAST)[0]!);
       }
       await native.decodeBatch();
-      const sampled = await sampleAll(
-        native,
-        at,
-        active.map((j) => this.samplers[j.slot]!),
-      );
+      const sampled = await this.sampling.sample(native, at);
       for (let n = 0; n < active.length; n++) {
         const j = active[n]!;
         j.tokens[j.known + i] = sampled[n]!;
@@ -112,7 +103,7 @@ export class DraftModel {
   }
 
   async dispose(): Promise<void> {
-    for (const s of this.samplers) s.dispose();
+    this.sampling.dispose();
     await this.rt.dispose();
   }
 

@@ -1,0 +1,219 @@
+// Greedy sampling of every sampled position of a decode in one native call.
+//
+// node-llama-cpp 3.21.1 samples one position per call: each call copies the whole vocabulary into a candidate
+// array (12 bytes a token) and scans it, on libuv's pool. At 256 sequences of a 128k vocabulary that is ~1 GB of
+// memory traffic per step; measured on an H200 host it cost 11 ms a step with 16 pool threads (25.8 ms with 4),
+// a quarter of the step. Here the argmax runs directly on llama.cpp's logits rows, split over a few threads.
+//
+// The llama_context comes from node-llama-cpp's own AddonContext object (its header, compiled in, gives the
+// layout); init() checks the context's parameters against the values the caller passed before trusting it,
+// and the caller cross-checks the first result against node-llama-cpp's sampler. llama.cpp's functions are
+// looked up in the libllama node-llama-cpp already loaded (dlopen RTLD_NOLOAD), never linked.
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "AddonContext.h"
+
+namespace {
+
+using get_logits_ith_t = float* (*)(llama_context*, int32_t);
+using get_logits_t = float* (*)(llama_context*);
+using get_model_t = const llama_model* (*)(const llama_context*);
+using model_get_vocab_t = const llama_vocab* (*)(const llama_model*);
+using vocab_n_tokens_t = int32_t (*)(const llama_vocab*);
+
+struct Api {
+  get_logits_ith_t get_logits_ith = nullptr;
+  get_logits_t get_logits = nullptr;
+  get_model_t get_model = nullptr;
+  model_get_vocab_t model_get_vocab = nullptr;
+  vocab_n_tokens_t vocab_n_tokens = nullptr;
+} api;
+
+napi_value Throw(napi_env env, const std::string& msg) {
+  napi_throw_error(env, nullptr, msg.c_str());
+  return nullptr;
+}
+
+uint32_t Uint(napi_env env, napi_value v) {
+  uint32_t out = 0;
+  napi_get_value_uint32(env, v, &out);
+  return out;
+}
+
+// init(libllamaPath): resolves llama.cpp's functions in the already loaded library.
+napi_value Init(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char path[4096];
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &len) != napi_ok) {
+    return Throw(env, "init(libllamaPath) needs a path");
+  }
+  void* lib = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+  if (!lib) return Throw(env, std::string("libllama is not loaded: ") + path);
+  api.get_logits_ith = reinterpret_cast<get_logits_ith_t>(dlsym(lib, "llama_get_logits_ith"));
+  api.get_logits = reinterpret_cast<get_logits_t>(dlsym(lib, "llama_get_logits"));
+  api.get_model = reinterpret_cast<get_model_t>(dlsym(lib, "llama_get_model"));
+  api.model_get_vocab = reinterpret_cast<model_get_vocab_t>(dlsym(lib, "llama_model_get_vocab"));
+  api.vocab_n_tokens = reinterpret_cast<vocab_n_tokens_t>(dlsym(lib, "llama_vocab_n_tokens"));
+  if (!api.get_logits_ith || !api.get_logits || !api.get_model || !api.model_get_vocab || !api.vocab_n_tokens) {
+    return Throw(env, "libllama lacks llama_get_logits_ith / llama_get_model / llama_vocab_n_tokens");
+  }
+  return nullptr;
+}
+
+// contextHandle(addonContext, nCtxMin, nCtxMax, nBatch, nSeqMax) -> external: node-llama-cpp's llama_context,
+// after checking that the fields before it hold what the caller created the context with (node-llama-cpp pads
+// the context size and may add one batch slot).
+napi_value ContextHandle(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 5) return Throw(env, "contextHandle(context, nCtxMin, nCtxMax, nBatch, nSeqMax)");
+  void* wrapped = nullptr;
+  if (napi_unwrap(env, argv[0], &wrapped) != napi_ok || wrapped == nullptr) {
+    return Throw(env, "not a node-llama-cpp native context");
+  }
+  auto* ac = static_cast<AddonContext*>(wrapped);
+  const llama_context_params& p = ac->context_params;
+  const uint32_t n_batch = Uint(env, argv[3]);
+  if (p.n_ctx < Uint(env, argv[1]) || p.n_ctx > Uint(env, argv[2]) || (p.n_batch != n_batch && p.n_batch != n_batch + 1) ||
+      p.n_ubatch != p.n_batch || p.n_seq_max != Uint(env, argv[4])) {
+    return Throw(env, "node-llama-cpp's context layout differs from the header this was built with");
+  }
+  if (ac->ctx == nullptr || ac->disposed) return Throw(env, "the context is not initialized");
+  napi_value out;
+  napi_create_external(env, ac->ctx, nullptr, nullptr, &out);
+  return out;
+}
+
+struct Work {
+  llama_context* ctx;
+  std::vector<int32_t> positions;
+  uint32_t threads;
+  std::vector<int32_t> tokens;
+  std::string error;
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  napi_ref keep = nullptr;
+};
+
+// Exactly llama.cpp's greedy sampler: the first maximum wins (so a NaN first logit wins, as there).
+int32_t Argmax(const float* row, int32_t n) {
+  int32_t best = 0;
+  float max = row[0];
+  for (int32_t i = 1; i < n; i++) {
+    if (row[i] > max) {
+      max = row[i];
+      best = i;
+    }
+  }
+  return best;
+}
+
+void Execute(napi_env, void* data) {
+  auto* w = static_cast<Work*>(data);
+  const int32_t n_vocab = api.vocab_n_tokens(api.model_get_vocab(api.get_model(w->ctx)));
+  const size_t n = w->positions.size();
+  std::vector<const float*> rows(n);
+  // Every llama_get_logits_ith call synchronizes all of llama.cpp's backends (a CUDA stream sync each), which
+  // cost more than the argmax itself on a GPU host; node-llama-cpp's path pays two per position. One
+  // llama_get_logits call synchronizes once and puts the rows in batch order (it also does llama.cpp's lazy
+  // reorder, which must not run concurrently: so on this thread, before the others start). The caller asks for
+  // logits exactly at the positions it samples, so the row of a position is its rank among them; the first and
+  // last are checked against llama_get_logits_ith.
+  const float* base = api.get_logits(w->ctx);
+  if (base == nullptr) {
+    w->error = "llama.cpp has no logits for this batch";
+    return;
+  }
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; i++) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return w->positions[a] < w->positions[b]; });
+  for (size_t r = 0; r < n; r++) rows[order[r]] = base + r * static_cast<size_t>(n_vocab);
+  for (size_t k : {order.front(), order.back()}) {
+    if (api.get_logits_ith(w->ctx, w->positions[k]) != rows[k]) {
+      w->error = "llama.cpp's logits rows are not in batch order for index " + std::to_string(w->positions[k]);
+      return;
+    }
+  }
+  w->tokens.resize(n);
+  // A row is ~0.5 MB of a 128k vocabulary: a thread per 4 rows, so small batches do not pay for thread starts.
+  const size_t threads = std::max<size_t>(1, std::min<size_t>(w->threads, (n + 3) / 4));
+  auto stripe = [&](size_t t) {
+    for (size_t i = t; i < n; i += threads) w->tokens[i] = Argmax(rows[i], n_vocab);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; t++) pool.emplace_back(stripe, t);
+  stripe(0);
+  for (auto& th : pool) th.join();
+}
+
+void Complete(napi_env env, napi_status status, void* data) {
+  auto* w = static_cast<Work*>(data);
+  if (status != napi_ok || !w->error.empty()) {
+    napi_value msg, err;
+    napi_create_string_utf8(env, w->error.empty() ? "greedy sampling was cancelled" : w->error.c_str(),
+                            NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, nullptr, msg, &err);
+    napi_reject_deferred(env, w->deferred, err);
+  } else {
+    napi_value buf, arr;
+    void* raw = nullptr;
+    napi_create_arraybuffer(env, w->tokens.size() * sizeof(int32_t), &raw, &buf);
+    std::copy(w->tokens.begin(), w->tokens.end(), static_cast<int32_t*>(raw));
+    napi_create_typedarray(env, napi_uint32_array, w->tokens.size(), buf, 0, &arr);
+    napi_resolve_deferred(env, w->deferred, arr);
+  }
+  napi_delete_reference(env, w->keep);
+  napi_delete_async_work(env, w->work);
+  delete w;
+}
+
+// argmax(handle, positions: Uint32Array, threads) -> Promise<Uint32Array>
+napi_value ArgmaxAsync(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 3) return Throw(env, "argmax(handle, positions, threads)");
+  void* ctx = nullptr;
+  if (napi_get_value_external(env, argv[0], &ctx) != napi_ok || ctx == nullptr) return Throw(env, "bad handle");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint32_array) {
+    return Throw(env, "positions must be a Uint32Array");
+  }
+  auto* w = new Work();
+  w->ctx = static_cast<llama_context*>(ctx);
+  w->threads = Uint(env, argv[2]);
+  const auto* pos = static_cast<const uint32_t*>(data);
+  w->positions.assign(pos, pos + length);
+  napi_create_reference(env, argv[0], 1, &w->keep);
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "llm-bench greedy argmax", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, nullptr, name, Execute, Complete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"init", nullptr, Init, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"contextHandle", nullptr, ContextHandle, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"argmax", nullptr, ArgmaxAsync, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}

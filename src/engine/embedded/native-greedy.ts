@@ -1,0 +1,98 @@
+/**
+ * The optional native greedy sampler (native/greedy.cc, built into dist/native by `npm run build` where a C++
+ * compiler exists): one call argmaxes every sampled position of a decode on llama.cpp's logits, on a few
+ * threads, instead of one node-llama-cpp call per position that copies the whole vocabulary first. Loading it
+ * never fails a run: any problem (no build, another platform, a node-llama-cpp whose object layout differs)
+ * leaves the caller on node-llama-cpp's sampler, and the reason is logged at debug level.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { log } from "../../util/log.ts";
+
+interface Addon {
+  init(libllama: string): void;
+  contextHandle(ctx: unknown, nCtxMin: number, nCtxMax: number, nBatch: number, nSeqMax: number): unknown;
+  argmax(handle: unknown, positions: Uint32Array, threads: number): Promise<Uint32Array>;
+}
+
+export interface NativeArgmax {
+  /** Greedy tokens at the given batch indexes of the last decode. */
+  argmax(positions: Uint32Array): Promise<Uint32Array>;
+}
+
+/** The context's shape, as llm-bench created it: the addon checks node-llama-cpp's copy against it. */
+export interface ContextShape {
+  contextSize: number;
+  sequences: number;
+  batchSize: number;
+}
+
+function addonPath(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = resolve(dir, "..")) {
+    const p = join(dir, "dist", "native", "greedy.node");
+    if (existsSync(p)) return p;
+    if (existsSync(join(dir, "native", "greedy.node"))) return join(dir, "native", "greedy.node");
+  }
+  return undefined;
+}
+
+/** The libllama node-llama-cpp loaded into this process (its functions are looked up there, never linked). */
+export function loadedLibllama(maps = "/proc/self/maps"): string | undefined {
+  try {
+    for (const line of readFileSync(maps, "utf8").split("\n")) {
+      const path = line.slice(line.indexOf("/"));
+      if (line.includes("/") && /\/libllama[^/]*\.so[^/]*$/.test(path)) return path.trim();
+    }
+  } catch {
+    // not Linux
+  }
+  return undefined;
+}
+
+let addon: Addon | null | undefined;
+
+function loadAddon(): Addon | undefined {
+  if (addon !== undefined) return addon ?? undefined;
+  addon = null;
+  if (process.env.LLM_BENCH_NATIVE_SAMPLER === "0") {
+    log.debug("native greedy sampler: off (LLM_BENCH_NATIVE_SAMPLER=0)");
+    return undefined;
+  }
+  const path = addonPath();
+  const lib = loadedLibllama();
+  if (!path || !lib) {
+    log.debug(
+      `native greedy sampler: unavailable (${!path ? "not built: npm run build" : "libllama not found in this process"})`,
+    );
+    return undefined;
+  }
+  try {
+    const a = createRequire(import.meta.url)(path) as Addon;
+    a.init(lib);
+    addon = a;
+  } catch (err) {
+    log.debug(`native greedy sampler: cannot load ${path}: ${(err as Error).message}`);
+  }
+  return addon ?? undefined;
+}
+
+/** The native sampler bound to one node-llama-cpp context, or undefined (the caller keeps node-llama-cpp's). */
+export function nativeArgmaxFor(
+  nativeContext: unknown,
+  shape: ContextShape,
+  threads: number,
+): NativeArgmax | undefined {
+  const a = loadAddon();
+  if (!a) return undefined;
+  try {
+    const cells = shape.contextSize * shape.sequences;
+    const handle = a.contextHandle(nativeContext, cells, cells + 1024, shape.batchSize, shape.sequences);
+    return { argmax: (positions) => a.argmax(handle, positions, threads) };
+  } catch (err) {
+    log.debug(`native greedy sampler: not used for this context: ${(err as Error).message}`);
+    return undefined;
+  }
+}
