@@ -5,10 +5,11 @@ import { UsageError } from "../../errors.ts";
 import { checkSloStreaming, parseSlo } from "../../metrics/goodput.ts";
 import { sharedRunOptions } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
+import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { withInterrupt } from "../run-support.ts";
 
-interface SweepFlags {
+interface SweepFlags extends OpenAiFlags {
   engine_dir?: string;
   backend: string;
   extra_llm_api_options?: string;
@@ -42,7 +43,7 @@ export function listArg(one: (raw: string) => number) {
 }
 
 export function registerSweep(program: Command): void {
-  program
+  const cmd = program
     .command("sweep")
     .description(
       "Run the benchmark once per concurrency or request-rate value: a table, one JSON per point, an HTML Pareto chart.",
@@ -73,53 +74,56 @@ export function registerSweep(program: Command): void {
     .option("--html <path>", "write the HTML report with the Pareto chart")
     .option("--max_batch_size <n>", "runtime max batch size", intArg(1))
     .option("--max_num_tokens <n>", "runtime max tokens per step", intArg(1))
-    .option("--threads <n>", "llama.cpp compute threads", intArg(1))
-    .action(async (flags: SweepFlags, cmd: Command) => {
-      const env = benchEnv(cmd);
-      const rates = flags.request_rate;
-      const conc = flags.concurrency;
-      let axis: SweepAxis;
-      let values: number[];
-      let cap = -1;
-      if (rates) {
-        if (conc && conc.length > 1) {
-          throw new UsageError("sweep: give several values to --concurrency or to --request_rate, not both");
-        }
-        if (rates.some((r) => r <= 0)) throw new UsageError("sweep: --request_rate values must be > 0");
-        axis = "request_rate";
-        values = rates;
-        cap = conc?.[0] ?? -1;
-      } else if (conc) {
-        axis = "concurrency";
-        values = conc;
-      } else {
-        throw new UsageError("sweep: give --concurrency 1,4,16 or --request_rate 1,2,4");
+    .option("--threads <n>", "llama.cpp compute threads", intArg(1));
+  addOpenAiFlags(cmd).action(async (flags: SweepFlags, cmd: Command) => {
+    const env = benchEnv(cmd);
+    const rates = flags.request_rate;
+    const conc = flags.concurrency;
+    let axis: SweepAxis;
+    let values: number[];
+    let cap = -1;
+    if (rates) {
+      if (conc && conc.length > 1) {
+        throw new UsageError("sweep: give several values to --concurrency or to --request_rate, not both");
       }
-      const slo = flags.slo ? parseSlo(flags.slo, "--slo") : undefined;
-      // Sweeps always stream: the table and the SLOs need TTFT and TPOT.
-      if (slo) checkSloStreaming(slo, true, "--slo");
-      await withInterrupt((signal) =>
-        runSweep({
-          base: {
-            ...sharedRunOptions(env, flags),
-            concurrency: cap,
-            burstiness: flags.burstiness,
-            maxBatchSize: flags.max_batch_size,
-            maxNumTokens: flags.max_num_tokens,
-            streaming: true,
-            extraLlmApiOptions: flags.extra_llm_api_options,
-            threads: flags.threads,
-            signal,
-          },
-          axis,
-          values,
-          slo,
-          attainment: flags.slo_attainment,
-          maxProbes: flags.max_probes,
-          outputDir: flags.output_dir,
-          html: flags.html,
-          out: (text) => process.stdout.write(text),
-        }),
-      );
-    });
+      if (rates.some((r) => r <= 0)) throw new UsageError("sweep: --request_rate values must be > 0");
+      axis = "request_rate";
+      values = rates;
+      cap = conc?.[0] ?? -1;
+    } else if (conc) {
+      axis = "concurrency";
+      values = conc;
+    } else {
+      throw new UsageError("sweep: give --concurrency 1,4,16 or --request_rate 1,2,4");
+    }
+    const slo = flags.slo ? parseSlo(flags.slo, "--slo") : undefined;
+    const openai = openAiOptions(flags, flags.backend);
+    // Sweeps always stream: the table and the SLOs need TTFT and TPOT.
+    if (slo) checkSloStreaming(slo, true, "--slo");
+    await withInterrupt((signal) =>
+      runSweep({
+        base: {
+          ...sharedRunOptions(env, flags),
+          concurrency: cap,
+          burstiness: flags.burstiness,
+          maxBatchSize: flags.max_batch_size,
+          maxNumTokens: flags.max_num_tokens,
+          streaming: true,
+          extraLlmApiOptions: flags.extra_llm_api_options,
+          threads: flags.threads,
+          openai,
+          signal,
+        },
+        axis,
+        values,
+        slo,
+        attainment: flags.slo_attainment,
+        maxProbes: flags.max_probes,
+        outputDir: flags.output_dir,
+        html: flags.html,
+        allowFailures: flags.allow_failures,
+        out: (text) => process.stdout.write(text),
+      }),
+    );
+  });
 }
