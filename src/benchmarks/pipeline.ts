@@ -249,7 +249,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       durationS: opts.durationS,
     };
     const keepIds = opts.outputJson !== undefined || opts.requestJson !== undefined;
-    const { records, summary } = await runLoad(engine, requests, shape, {
+    const load = await runLoad(engine, requests, shape, {
       label: "Benchmark",
       streaming: opts.streaming,
       eosId,
@@ -262,10 +262,29 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
         opts.progress?.update(done, `active ${s.activeRequests}, queued ${s.queuedRequests}`);
       },
     });
+    const summary = load.summary;
+    let records = load.records;
     opts.progress?.stop();
     measuring = false;
-    // HTTP backends return text: tokenized now, outside the measured window.
-    await countClientTokens(records, tokenizer, keepIds);
+    // HTTP backends return text: tokenized now, outside the measured window, and still interruptible.
+    const counted = await countClientTokens(records, tokenizer, {
+      keepOutputIds: keepIds,
+      signal: opts.signal,
+    });
+    if (counted.interrupted) {
+      summary.interrupted = true;
+      const left = new Set(counted.unknownLength);
+      if (left.size > 0) {
+        // Their length is unknown (no usage from the server, count not finished): like requests cancelled in
+        // flight, they are left out rather than counted as 0 tokens.
+        records = records.filter((r) => !left.has(r));
+        summary.completed -= left.size;
+        summary.cancelled += left.size;
+        log.warn(
+          `Interrupted while counting output tokens: ${left.size} request(s) the server did not count are left out.`,
+        );
+      }
+    }
     log.info(summary.interrupted ? "Benchmark interrupted: partial report." : "Benchmark complete.");
 
     const stats = computeStatistics(records, {

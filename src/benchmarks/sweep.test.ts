@@ -162,6 +162,34 @@ describe("runSweep", () => {
     assert.match(page, /data-chart="pareto"/);
     for (const l of ["c=1", "c=2", "c=4"]) assert.match(page, new RegExp(`>${l}<`));
   });
+  it("failed requests: every point still runs and is written, then an error unless allowFailures", async () => {
+    // A run whose last request failed (the pipeline keeps failures in the records and the statistics count them).
+    const failingRun = async (o: BenchmarkOptions): Promise<BenchmarkResult> => {
+      const r = await fakeRun(o);
+      r.records[3]!.error = "http_503: busy";
+      const stats = computeStatistics(r.records, { streaming: true, worldSize: 1 });
+      return { ...r, stats };
+    };
+    const opts = {
+      base,
+      axis: "concurrency" as const,
+      values: [1, 2],
+      attainment: 1,
+      maxProbes: 0,
+      outputDir: join(dir, "f"),
+      out: () => {},
+      run: failingRun,
+    };
+    await assert.rejects(
+      runSweep(opts),
+      /requests failed at 2 of 2 sweep points \(concurrency 1: 1, 2: 1\).*--allow_failures/,
+    );
+    const res = await runSweep({ ...opts, allowFailures: true });
+    assert.deepEqual(
+      res.points.map((p) => p.failed),
+      [1, 1],
+    );
+  });
   it("searches the highest rate meeting the SLOs after the listed rates", async () => {
     const out: string[] = [];
     const res = await runSweep({

@@ -9,6 +9,7 @@
  * sized to the concurrency) start afresh per point.
  */
 import { join } from "node:path";
+import { BenchError } from "../errors.ts";
 import { formatSlo, type SloSpec } from "../metrics/goodput.ts";
 import { writeHtmlReport } from "../report/html/write.ts";
 import { log } from "../util/log.ts";
@@ -37,6 +38,8 @@ export interface SweepOptions {
   maxProbes: number;
   outputDir: string;
   html?: string | undefined;
+  /** Exit 0 even when requests failed; without it, the sweep ends in an error after everything is written. */
+  allowFailures?: boolean | undefined;
   out: (text: string) => void;
   /** Injected in tests; runBenchmark otherwise. */
   run?: ((opts: BenchmarkOptions) => Promise<BenchmarkResult>) | undefined;
@@ -177,7 +180,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       reportJson,
       requestLog: join(opts.outputDir, `${name}.requests.jsonl`),
       goodput: opts.slo,
-      // A failed request is a point's result (it lowers goodput), not a reason to stop the sweep.
+      // A failed request is a point's result (it lowers goodput), not a reason to stop the sweep: the sweep's exit
+      // status says so once every point is written.
       allowFailures: true,
       session,
       out: () => {},
@@ -235,6 +239,14 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       },
     );
     log.info(`Wrote ${opts.html}`);
+  }
+  const failed = points.filter((p) => p.failed > 0);
+  if (failed.length > 0 && !opts.allowFailures && !opts.base.signal?.aborted) {
+    const where = failed.map((p) => `${p.value}: ${p.failed}`).join(", ");
+    throw new BenchError(
+      `requests failed at ${failed.length} of ${points.length} sweep points (${opts.axis} ${where}); every point's ` +
+        "report counts them by reason. Pass --allow_failures to exit 0 anyway.",
+    );
   }
   return { points, maxRate };
 }

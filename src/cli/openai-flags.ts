@@ -1,9 +1,10 @@
 /**
- * The `--backend openai` flags, shared by `throughput` and `latency`: add them with `addOpenAiFlags(cmd)`,
+ * The `--backend openai` flags, shared by `throughput`, `latency` and `sweep`: add them with `addOpenAiFlags(cmd)`,
  * turn the parsed values into pipeline options with `openAiOptions(flags, backend)`.
  */
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
+import { displayUrl, splitCredentials } from "../engine/openai/secrets.ts";
 import { UsageError } from "../errors.ts";
 import { floatArg } from "./parsers.ts";
 
@@ -19,11 +20,43 @@ export interface OpenAiFlags {
 
 const DEFAULT_TIMEOUT_S = 600;
 
-/** `k=v` (first '=' splits; the value may contain more) into an accumulated list. */
+/**
+ * Collected as typed and checked in openAiOptions: commander would quote a rejected value in its own message, and
+ * a header value is often a secret.
+ */
 function headerArg(raw: string, previous: string[] = []): string[] {
-  const i = raw.indexOf("=");
-  if (i <= 0) throw new InvalidArgumentError(`'${raw}' is not k=v.`);
   return [...previous, raw];
+}
+
+/** RFC 9110 field-name token. */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * `name=value` (the first '=' splits: the value may hold more), or curl's `Name: value`. Errors name the header
+ * (its position when even the name is unreadable), never its value.
+ */
+export function parseHeader(raw: string, index: number): [name: string, value: string] {
+  const colon = raw.indexOf(":");
+  const eq = raw.indexOf("=");
+  let name: string;
+  let value: string;
+  if (colon > 0 && FIELD_NAME.test(raw.slice(0, colon).trim())) {
+    name = raw.slice(0, colon).trim();
+    value = raw.slice(colon + 1).trim();
+  } else if (eq > 0 && FIELD_NAME.test(raw.slice(0, eq).trim())) {
+    name = raw.slice(0, eq).trim();
+    value = raw.slice(eq + 1);
+  } else {
+    throw new UsageError(
+      `--header #${index + 1}: not 'name=value' or 'Name: value' (its text is not shown: it may hold a secret)`,
+    );
+  }
+  name = name.toLowerCase();
+  // CR/LF in a value would split the request.
+  if (/[\r\n\0]/.test(value)) throw new UsageError(`--header ${name}: the value holds a line break or NUL`);
+  if (name === "host" || name === "content-length" || name === "transfer-encoding" || name === "connection")
+    throw new UsageError(`--header ${name}: set by the client itself`);
+  return [name, value];
 }
 
 export function addOpenAiFlags(cmd: Command): Command {
@@ -35,7 +68,12 @@ export function addOpenAiFlags(cmd: Command): Command {
         .choices(["completions", "chat"])
         .default("completions"),
     )
-    .option("--header <k=v>", "--backend openai: extra request header (repeatable)", headerArg, [])
+    .option(
+      "--header <k=v>",
+      "--backend openai: extra request header, name=value or 'Name: value' (repeatable)",
+      headerArg,
+      [],
+    )
     .option("--served_model_name <name>", "--backend openai: the request's model field (default: --model)")
     .option(
       "--request_timeout <s>",
@@ -53,34 +91,57 @@ export function openAiOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): Omit<OpenAiBackendOptions, "concurrency"> | undefined {
   if (backend !== "openai") {
-    if (flags.base_url !== undefined) throw new UsageError("--base_url needs --backend openai");
+    // Defaults are indistinguishable from typed values here: a flag differing from its default was given.
+    const given = [
+      flags.base_url !== undefined && "--base_url",
+      flags.api_key !== undefined && "--api_key",
+      flags.header.length > 0 && "--header",
+      flags.served_model_name !== undefined && "--served_model_name",
+      flags.endpoint !== "completions" && "--endpoint",
+      flags.request_timeout !== DEFAULT_TIMEOUT_S && "--request_timeout",
+    ].filter((f): f is string => f !== false);
+    if (given.length > 0)
+      throw new UsageError(`${given.join(", ")} ${given.length === 1 ? "needs" : "need"} --backend openai`);
     return undefined;
   }
   if (flags.base_url === undefined) throw new UsageError("--backend openai needs --base_url");
+  // Quoted with any `user:password@` masked: the URL may carry credentials.
+  const shown = displayUrl(flags.base_url);
   let url: URL;
   try {
     url = new URL(flags.base_url);
   } catch {
-    throw new UsageError(`--base_url '${flags.base_url}' is not a URL`);
+    throw new UsageError(`--base_url '${shown}' is not a URL`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`--base_url '${flags.base_url}' must be http:// or https://`);
+    throw new UsageError(`--base_url '${shown}' must be http:// or https://`);
   }
   const headers: Record<string, string> = {};
-  for (const kv of flags.header) {
-    const i = kv.indexOf("=");
-    const name = kv.slice(0, i).trim().toLowerCase();
-    const value = kv.slice(i + 1);
-    // RFC 9110 field-name token; CR/LF in a value would split the request.
-    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name) || /[\r\n\0]/.test(value))
-      throw new UsageError(`--header '${kv}': not a valid HTTP header field (name=value)`);
-    if (name === "host" || name === "content-length" || name === "transfer-encoding" || name === "connection")
-      throw new UsageError(`--header '${kv}': ${name} is set by the client itself`);
+  for (const [i, kv] of flags.header.entries()) {
+    const [name, value] = parseHeader(kv, i);
     headers[name] = value;
   }
+  // URL credentials become Basic auth here, so the URL kept in the options (and every message naming it) has none.
+  const { url: baseUrl, basic } = splitCredentials(flags.base_url);
+  let apiKey = flags.api_key ?? env["OPENAI_API_KEY"];
+  if (basic !== undefined) {
+    const other =
+      flags.api_key !== undefined
+        ? "--api_key"
+        : headers["authorization"] !== undefined
+          ? "--header authorization"
+          : undefined;
+    if (other !== undefined)
+      throw new UsageError(
+        `--base_url carries credentials (user:password@) and ${other} is given: pass one of them`,
+      );
+    // Explicit credentials win over the environment's default key.
+    apiKey = undefined;
+    headers["authorization"] = basic;
+  }
   return {
-    baseUrl: flags.base_url,
-    apiKey: flags.api_key ?? env["OPENAI_API_KEY"],
+    baseUrl,
+    apiKey,
     endpoint: flags.endpoint,
     headers,
     servedModelName: flags.served_model_name,

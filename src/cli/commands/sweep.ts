@@ -5,10 +5,11 @@ import { UsageError } from "../../errors.ts";
 import { checkSloStreaming, parseSlo } from "../../metrics/goodput.ts";
 import { addComputeFlags, type ComputeFlags, computeOptions, sharedRunOptions } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
+import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { withInterrupt } from "../run-support.ts";
 
-interface SweepFlags {
+interface SweepFlags extends OpenAiFlags {
   engine_dir?: string;
   backend: string;
   extra_llm_api_options?: string;
@@ -72,7 +73,7 @@ export function registerSweep(program: Command): void {
     .option("--html <path>", "write the HTML report with the Pareto chart")
     .option("--max_batch_size <n>", "runtime max batch size", intArg(1))
     .option("--max_num_tokens <n>", "runtime max tokens per step", intArg(1));
-  addComputeFlags(sweep).action(async (flags: SweepFlags & ComputeFlags, cmd: Command) => {
+  addOpenAiFlags(addComputeFlags(sweep)).action(async (flags: SweepFlags & ComputeFlags, cmd: Command) => {
     const env = benchEnv(cmd);
     const rates = flags.request_rate;
     const conc = flags.concurrency;
@@ -94,6 +95,7 @@ export function registerSweep(program: Command): void {
       throw new UsageError("sweep: give --concurrency 1,4,16 or --request_rate 1,2,4");
     }
     const slo = flags.slo ? parseSlo(flags.slo, "--slo") : undefined;
+    const openai = openAiOptions(flags, flags.backend);
     // Sweeps always stream: the table and the SLOs need TTFT and TPOT.
     if (slo) checkSloStreaming(slo, true, "--slo");
     await withInterrupt((signal) =>
@@ -107,6 +109,7 @@ export function registerSweep(program: Command): void {
           streaming: true,
           extraLlmApiOptions: flags.extra_llm_api_options,
           ...computeOptions(flags),
+          openai,
           signal,
         },
         axis,
@@ -116,6 +119,7 @@ export function registerSweep(program: Command): void {
         maxProbes: flags.max_probes,
         outputDir: flags.output_dir,
         html: flags.html,
+        allowFailures: flags.allow_failures,
         out: (text) => process.stdout.write(text),
       }),
     );

@@ -118,7 +118,9 @@ describe("failures are data", () => {
         { concurrency: -1, streaming: true, eosId: undefined, keepOutputIds: false },
       );
       await engine.stop();
-      await countClientTokens(records, await resolveTokenizer({ model: "llm-bench/tiny-llama" }), false);
+      await countClientTokens(records, await resolveTokenizer({ model: "llm-bench/tiny-llama" }), {
+        keepOutputIds: false,
+      });
       // The stall is the slowest: it ends at the 400 ms silence timeout, not later.
       assert.ok(Date.now() - t0 < 5000);
       const byId = new Map(records.map((r) => [r.id, r]));
@@ -227,7 +229,9 @@ describe("token accounting", () => {
       await engine.stop();
       const r = records[0]!;
       assert.equal(r.numOutputTokens, 0); // until the client count fills it in
-      await countClientTokens(records, await resolveTokenizer({ model: "llm-bench/tiny-llama" }), true);
+      await countClientTokens(records, await resolveTokenizer({ model: "llm-bench/tiny-llama" }), {
+        keepOutputIds: true,
+      });
       assert.deepEqual(r.outputIds, [279, 279, 279, 279, 279, 279]);
       assert.equal(r.outputText, undefined);
       assert.equal(r.serverOutputTokens, undefined);

@@ -23,7 +23,7 @@ import type { OpenAiConnection } from "./connection.ts";
 import type { ExchangeTimes, HttpClientError, ResponseHandler } from "./http1/pool.ts";
 import { requestBody, type WireFeatures } from "./request-body.ts";
 import { SseReader } from "./sse.ts";
-import { errorMessage, StreamAccumulator } from "./stream.ts";
+import { errorMessage, outputLimits, StreamAccumulator } from "./stream.ts";
 
 export interface OpenAiEngineOptions {
   connection: OpenAiConnection;
@@ -66,7 +66,7 @@ export class OpenAiEngine implements Engine {
   }
 
   async generate(req: GenerationRequest, sink?: TokenSink, signal?: AbortSignal): Promise<GenerationResult> {
-    const acc = new StreamAccumulator(this.conn.opts.endpoint === "chat");
+    const acc = new StreamAccumulator(this.conn.opts.endpoint === "chat", outputLimits(req.maxTokens));
     const body = requestBody({
       endpoint: this.conn.opts.endpoint,
       model: this.opts.model,
@@ -97,6 +97,11 @@ export class OpenAiEngine implements Engine {
             onData: (data, t) => acc.onData(data, t),
             onFramed: (text, pos, t) => acc.onFramed(text, pos, t),
             onMalformed: (detail) => acc.fail("malformed_sse", detail),
+            onOversized: (limit, received) =>
+              acc.fail(
+                "response_too_large",
+                `an SSE event exceeded ${limit} characters${received === undefined ? "" : ` (${received} received without its end)`}`,
+              ),
           });
         } else wrongType = type;
       },
@@ -105,7 +110,8 @@ export class OpenAiEngine implements Engine {
           if (otherBytes < OTHER_BODY_BYTES)
             other.push(Buffer.from(bytes.subarray(0, OTHER_BODY_BYTES - otherBytes)));
           otherBytes += bytes.length;
-          return true;
+          // Enough for the message: the rest is not read (an endless body would hold the request forever).
+          return otherBytes < OTHER_BODY_BYTES;
         }
         const before = acc.chunkTimesNs.length;
         sse.feed(bytes, t);
@@ -164,7 +170,8 @@ export class OpenAiEngine implements Engine {
         endNs,
         decodeIterations: 0,
         finishReason: reason,
-        error,
+        // Server text (an error body, a malformed header) may quote the key it was sent: masked before any report.
+        error: this.conn.redact(error),
         ...sent,
         ...firstByte,
       };

@@ -3,13 +3,18 @@
  * requests never queue inside the HTTP client (that wait would be added to TTFT). `--request_timeout` is applied
  * to silence (no bytes), not to total length: a long generation that keeps streaming is never cut, a stalled
  * one is.
+ *
+ * Credentials never stay in the URL: `user:password@` in the base URL becomes an HTTP Basic Authorization header
+ * (an API key or an explicit Authorization header takes precedence), and `url`/`root` are credential-free, so any
+ * message that names the server is safe to print. `redact` masks every secret in text a server sent back.
  */
 import { HttpPool } from "./http1/pool.ts";
+import { isSecretHeader, Redactor, splitCredentials } from "./secrets.ts";
 
 export type OpenAiEndpoint = "completions" | "chat";
 
 export interface OpenAiBackendOptions {
-  /** Server root, with or without the trailing `/v1` (http://host:8000 or http://host:8000/v1). */
+  /** Server root, with or without the trailing `/v1` (http://host:8000 or http://host:8000/v1); `user:pw@` is Basic auth. */
   baseUrl: string;
   apiKey?: string | undefined;
   endpoint: OpenAiEndpoint;
@@ -40,22 +45,38 @@ export class OpenAiConnection {
   /** Path (and query) of the endpoint on the server, e.g. `/v1/completions`. */
   readonly path: string;
   readonly timeoutMs: number;
+  private readonly redactor: Redactor;
 
   constructor(readonly opts: OpenAiBackendOptions) {
-    this.root = apiRoot(opts.baseUrl);
+    const { url: base, basic } = splitCredentials(opts.baseUrl);
+    this.root = apiRoot(base);
     this.url = this.root + endpointPath(opts.endpoint);
     const u = new URL(this.url);
     this.path = u.pathname + u.search;
     this.timeoutMs = opts.requestTimeoutMs;
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      ...(basic ? { authorization: basic } : {}),
+      ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+      ...opts.headers,
+    };
+    this.redactor = new Redactor([
+      basic,
+      opts.apiKey,
+      ...Object.entries(headers)
+        .filter(([name]) => isSecretHeader(name))
+        .map(([, value]) => value),
+    ]);
     this.pool = new HttpPool(new URL(u.origin), {
       connections: opts.concurrency,
       timeoutMs: opts.requestTimeoutMs,
-      headers: {
-        "content-type": "application/json",
-        ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
-        ...opts.headers,
-      },
+      headers,
     });
+  }
+
+  /** The text with every secret of this connection (key, credentials, auth-like header values) masked. */
+  redact(text: string): string {
+    return this.redactor.redact(text);
   }
 
   /** GET `<root><path>` as JSON; undefined when the server has no such route or answers with something else. */

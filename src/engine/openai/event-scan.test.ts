@@ -195,6 +195,7 @@ describe("events read in place from the SSE body", () => {
         const sse = new SseReader({
           onData: (d, t) => acc.onData(d, t),
           onMalformed: (d) => acc.fail("malformed_sse", d),
+          onOversized: () => acc.fail("response_too_large"),
           ...(inPlace
             ? { onFramed: (text: string, pos: number, t: number) => acc.onFramed(text, pos, t) }
             : {}),
@@ -241,18 +242,20 @@ describe("very long values", () => {
     assert.equal(fast.failure, undefined);
     assert.equal(fast.text(), `a${"\u0001".repeat(1_300_000)}`);
     assert.equal(fast.serverTokens, 2);
-    // The same through the SSE reader, arriving in 64 KiB reads.
+    // Through the SSE reader, arriving in 64 KiB reads: an event just under its size limit (1 Mi characters).
     const acc = new StreamAccumulator(false);
     const sse = new SseReader({
       onData: (d, t) => acc.onData(d, t),
       onMalformed: (d) => acc.fail("malformed_sse", d),
+      onOversized: () => acc.fail("response_too_large"),
       onFramed: (text, pos, t) => acc.onFramed(text, pos, t),
     });
-    const bytes = new TextEncoder().encode(`data: ${ev("a", 1)}\n\ndata: ${ev(huge, 2)}\n\ndata: [DONE]\n\n`);
+    const big = "\\u0001".repeat(174_000);
+    const bytes = new TextEncoder().encode(`data: ${ev("a", 1)}\n\ndata: ${ev(big, 2)}\n\ndata: [DONE]\n\n`);
     for (let i = 0; i < bytes.length; i += 65_536) sse.feed(bytes.subarray(i, i + 65_536), i);
     sse.end(bytes.length);
     assert.equal(acc.settle(), undefined);
     assert.equal(acc.chunkTimesNs.length, 2);
-    assert.equal(acc.text().length, 1 + 1_300_000);
+    assert.equal(acc.text().length, 1 + 174_000);
   });
 });

@@ -129,4 +129,35 @@ describe("runBenchmark --backend openai", () => {
       await srv.close();
     }
   });
+
+  test("Ctrl-C after the last request: the client count stops, uncountable requests are left out", async () => {
+    // 5 output tokens: a server without usage (the client count is the only length); the others count themselves.
+    const srv = await startFixtureServer({ modeFor: (b) => (b["max_tokens"] === 5 ? "no_usage" : "ok") });
+    try {
+      const abort = new AbortController();
+      let text = "";
+      logs.length = 0;
+      const res = await runBenchmark(
+        options(srv.url, await dataset([4, 5, 6, 5]), {
+          warmup: 0,
+          signal: abort.signal,
+          out: (t) => (text += t),
+          // The progress bar stops when the last request is done, just before the count: the interrupt comes then.
+          progress: { start: () => {}, update: () => {}, stop: () => abort.abort() },
+        }),
+      );
+      assert.equal(res.report.load!.interrupted, true);
+      assert.deepEqual(
+        res.records.map((r) => r.numOutputTokens),
+        [4, 6],
+      );
+      assert.equal(res.report.load!.completed, 2);
+      assert.equal(res.report.load!.cancelled, 2);
+      assert.equal(res.stats.outputTokenCounts!.clientCounted, 0);
+      assert.match(text, /PARTIAL REPORT/);
+      assert.ok(logs.some((l) => /Interrupted while counting output tokens: 2 request\(s\)/.test(l)));
+    } finally {
+      await srv.close();
+    }
+  });
 });

@@ -53,8 +53,13 @@ export const prepareOpenai: BackendFactory = async (opts): Promise<PreparedBacke
       try {
         const models = readModels(await conn.getJson("/models"));
         if (models.ids.length > 0 && !models.ids.includes(served)) {
+          // The server's list, shortened (a hostile one could be megabytes) and masked like any server text.
+          const ids = models.ids.slice(0, 10).map((id) => id.slice(0, 100));
+          const more = models.ids.length > 10 ? ` and ${models.ids.length - 10} more` : "";
           log.warn(
-            `${conn.root}/models lists ${models.ids.join(", ")}, not '${served}' (set --served_model_name).`,
+            conn.redact(
+              `${conn.root}/models lists ${ids.join(", ")}${more}, not '${served}' (set --served_model_name).`,
+            ),
           );
         }
         const maxLen = models.maxModelLen.get(served);
@@ -79,7 +84,8 @@ export const prepareOpenai: BackendFactory = async (opts): Promise<PreparedBacke
           model: served,
           modelPath: opts.modelPath,
           engineDir: undefined,
-          version: typeof version?.version === "string" ? version.version : "unknown",
+          // Bounded: the report prints it on one line.
+          version: typeof version?.version === "string" ? version.version.slice(0, 100) : "unknown",
           dtype: "N/A",
           kvCacheDtype: "N/A",
           quantization: "N/A",

@@ -34,7 +34,7 @@ async function attempt(conn: OpenAiConnection, body: string): Promise<Attempt> {
       body,
     });
   } catch (err) {
-    throw new EngineError(`cannot reach ${conn.url}: ${(err as Error).message}`, { cause: err });
+    throw new EngineError(`cannot reach ${conn.url}: ${conn.redact((err as Error).message)}`, { cause: err });
   }
   const text = res.text;
   if (res.status < 300) return { ok: true };
@@ -45,7 +45,8 @@ async function attempt(conn: OpenAiConnection, body: string): Promise<Attempt> {
   } catch {
     // keep the raw text
   }
-  return { ok: false, status: res.status, message };
+  // The server's words are logged and may quote the key it was sent.
+  return { ok: false, status: res.status, message: conn.redact(message) };
 }
 
 export async function probeServer(conn: OpenAiConnection, input: ProbeInput): Promise<ProbeOutcome> {

@@ -1,13 +1,23 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createParser } from "eventsource-parser";
-import { SseReader } from "./sse.ts";
-import { StreamAccumulator } from "./stream.ts";
+import { MAX_EVENT_CHARS, SseReader } from "./sse.ts";
+import { outputLimits, StreamAccumulator } from "./stream.ts";
 
-function collect(parts: Array<string | Uint8Array>): { events: Array<[string, number]>; bad: string[] } {
+function collect(
+  parts: Array<string | Uint8Array>,
+  maxEventChars?: number,
+): { events: Array<[string, number]>; bad: string[] } {
   const events: Array<[string, number]> = [];
   const bad: string[] = [];
-  const r = new SseReader({ onData: (d, t) => events.push([d, t]), onMalformed: (m) => bad.push(m) });
+  const r = new SseReader(
+    {
+      onData: (d, t) => events.push([d, t]),
+      onMalformed: (m) => bad.push(m),
+      onOversized: (limit, received) => bad.push(`oversized ${limit} ${received ?? "?"}`),
+    },
+    maxEventChars,
+  );
   for (const [i, p] of parts.entries())
     r.feed(typeof p === "string" ? new TextEncoder().encode(p) : p, i + 1);
   r.end(99);
@@ -53,6 +63,28 @@ describe("SseReader", () => {
       ["a", "[DONE]"],
     );
     assert.deepEqual(bad, []);
+  });
+
+  test("an event longer than the limit stops the reader, on either path, whole or still arriving", () => {
+    const big = `data: ${"x".repeat(120)}\n\n`;
+    // Fast path: complete in one read; arriving over many reads without its end.
+    assert.deepEqual(collect([`data: a\n\n${big}data: b\n\n`], 100), {
+      events: [["a", 1]],
+      bad: ["oversized 100 126"],
+    });
+    const trickle = collect(["data: a\n\n", ...Array.from({ length: 30 }, () => "xxxxxxxxxx")], 100);
+    assert.deepEqual(trickle.events, [["a", 1]]);
+    assert.equal(trickle.bad.length, 1);
+    assert.match(trickle.bad[0]!, /^oversized 100 11\d$/);
+    // Slow path (CR line ends, multi-line data): the parser's buffer, and an event parsed whole.
+    const lines = collect(["data: a\r\n\r\n", ...Array.from({ length: 30 }, () => "data: xxxx\r\n")], 100);
+    assert.deepEqual(lines, { events: [["a", 1]], bad: ["oversized 100 ?"] });
+    const whole = collect([`data: a\r\n\r\n${big.replace(/\n/g, "\r\n")}data: b\r\n\r\n`], 100);
+    assert.deepEqual(whole.events, [["a", 1]]);
+    assert.equal(whole.bad.length, 1);
+    // Under the limit nothing happens; the default limit is 1 Mi characters.
+    assert.deepEqual(collect([big], 200).bad, []);
+    assert.equal(MAX_EVENT_CHARS, 1_048_576);
   });
 
   test("a line that is not SSE is reported as malformed", () => {
@@ -142,6 +174,55 @@ describe("StreamAccumulator", () => {
     a.onData('{"choices":[{"text":"b"}]}', 3);
     assert.equal(a.settle(), "stream_error: out of KV cache");
     assert.equal(a.text(), "a");
+  });
+
+  test("output past max_tokens' bounds (text, chunks, ids) fails the request as response_too_large", () => {
+    const limits = outputLimits(2);
+    assert.deepEqual(limits, { maxTokens: 2, textChars: 2 * 256 + 4096, chunks: 2 * 16 + 64 });
+    const text = new StreamAccumulator(false, limits);
+    const word = "w".repeat(1000);
+    for (let k = 0; k < 5; k++) text.onData(`{"choices":[{"text":"${word}"}]}`, k);
+    assert.match(
+      text.settle()!,
+      /^response_too_large: more than 4608 characters of output text for max_tokens 2 \(the client keeps at most 256 characters and 16 chunks per requested token\)$/,
+    );
+    assert.equal(text.text(), "", "a failed request's text is released");
+    assert.equal(text.chunkTimesNs.length, 4);
+    const chunks = new StreamAccumulator(false, limits);
+    for (let k = 1; k <= 100; k++)
+      chunks.onData(`{"choices":[{"text":""}],"usage":{"completion_tokens":${k}}}`, k);
+    assert.match(chunks.settle()!, /^response_too_large: more than 96 output chunks for max_tokens 2/);
+    assert.equal(chunks.chunkTimesNs.length, 96);
+    const ids = new StreamAccumulator(false, limits);
+    ids.onData(`{"choices":[{"text":"a","token_ids":[${Array(97).fill(1).join(",")}]}]}`, 1);
+    assert.match(ids.settle()!, /^response_too_large: more than 96 token ids for max_tokens 2/);
+    // At the bounds exactly, nothing fails.
+    const ok = new StreamAccumulator(false, limits);
+    ok.onData(`{"choices":[{"text":"${"w".repeat(4608)}","finish_reason":"length"}]}`, 1);
+    assert.equal(ok.settle(), undefined);
+  });
+
+  test("a usage or token id that is no count or id is malformed_sse, on the fast path and JSON.parse's", () => {
+    const cases: Array<[string, RegExp]> = [
+      [
+        '{"choices":[{"text":"a"}],"usage":{"completion_tokens":-1}}',
+        /completion_tokens is -1, not a token count/,
+      ],
+      ['{"choices":[{"text":"a"}],"usage":{"completion_tokens":1.5}}', /completion_tokens is 1.5, not/],
+      ['{"choices":[{"text":"a","token_ids":[3,1.5]}]}', /token_ids holds 1.5, not a token id/],
+      ['{"choices":[{"text":"a","token_ids":[-2]}]}', /token_ids holds -2, not a token id/],
+      // A repeated key sends the event to JSON.parse.
+      [
+        '{"choices":[{"text":"a","token_ids":[1e400]}],"x":1,"x":2}',
+        /token_ids holds Infinity, not a token id/,
+      ],
+    ];
+    for (const [event, re] of cases) {
+      const a = new StreamAccumulator(false);
+      a.onData('{"choices":[{"text":"ok","token_ids":[7]}]}', 1);
+      a.onData(event, 2);
+      assert.match(a.settle()!, new RegExp(`^malformed_sse: .*${re.source}`), event);
+    }
   });
 
   test("nothing produced is empty_response; no [DONE] and no finish is incomplete_stream", () => {

@@ -4,9 +4,16 @@
  * that is anything else (a CR, a comment, another field, multi-line data) the rest of the body goes to
  * eventsource-parser, which handles the whole spec; the switch happens between events, so it starts clean.
  * Every event parsed from one network read gets that read's timestamp: the client cannot know more.
+ *
+ * An event may hold at most MAX_EVENT_CHARS characters, from its first line to its blank line (the slow path
+ * counts what eventsource-parser buffers): past that the reader stops and reports it, so a server cannot make the
+ * client buffer, scan or parse an unbounded event.
  */
 import { StringDecoder } from "node:string_decoder";
 import { createParser, type EventSourceParser, type ParseError } from "eventsource-parser";
+
+/** Longest event (characters of decoded text, line breaks included) a response may send: 1 Mi. */
+export const MAX_EVENT_CHARS = 1 << 20;
 
 export interface SseHandlers {
   onData(data: string, timeNs: number): void;
@@ -15,8 +22,10 @@ export interface SseHandlers {
    * line when it consumed the event, else -1 (the event is then split off and passed to onData).
    */
   onFramed?(text: string, pos: number, timeNs: number): number;
-  /** Not SSE at all (a line with an unknown field, an oversized buffer). `retry:` problems are ignored. */
+  /** Not SSE at all (a line with an unknown field). `retry:` problems are ignored. */
   onMalformed(detail: string): void;
+  /** An event longer than `limit` (`received`: characters of it read so far, when known); the reader stops. */
+  onOversized(limit: number, received: number | undefined): void;
 }
 
 export class SseReader {
@@ -27,10 +36,16 @@ export class SseReader {
   private pending = "";
   private started = false;
   private timeNs = 0;
+  /** An event was too long: everything after it is ignored. */
+  private stopped = false;
 
-  constructor(private readonly handlers: SseHandlers) {}
+  constructor(
+    private readonly handlers: SseHandlers,
+    private readonly maxEventChars = MAX_EVENT_CHARS,
+  ) {}
 
   feed(bytes: Uint8Array, timeNs: number): void {
+    if (this.stopped) return;
     this.timeNs = timeNs;
     // One decode per read; the split below stays in V8 string builtins (Buffer methods cost a C++ call each).
     let text = this.decoder.write(bytes);
@@ -57,6 +72,10 @@ export class SseReader {
     let end = s.indexOf("\n\n", searchFrom);
     const framed = this.handlers.onFramed;
     while (end >= 0) {
+      if (end - start > this.maxEventChars) {
+        this.oversized(end - start);
+        return;
+      }
       if (framed !== undefined) {
         const next = framed.call(this.handlers, s, start, timeNs);
         if (next >= 0) {
@@ -72,11 +91,13 @@ export class SseReader {
       start = end + 2;
       end = s.indexOf("\n\n", start);
     }
-    if (start < s.length) this.pending = s.slice(start);
+    if (s.length - start > this.maxEventChars) this.oversized(s.length - start);
+    else if (start < s.length) this.pending = s.slice(start);
   }
 
   /** End of body: flush the decoder and parse a last event that lacks its blank line. */
   end(timeNs: number): void {
+    if (this.stopped) return;
     this.timeNs = timeNs;
     const rest = this.pending + this.decoder.end();
     this.pending = "";
@@ -85,7 +106,13 @@ export class SseReader {
       this.toSlow(rest);
     } else if (rest.length > 0) this.parser.feed(rest);
     // Two line ends complete a trailing event; after a well-terminated stream they dispatch nothing.
-    this.parser?.feed("\n\n");
+    if (!this.stopped) this.parser?.feed("\n\n");
+  }
+
+  private oversized(received: number | undefined): void {
+    this.stopped = true;
+    this.pending = "";
+    this.handlers.onOversized(this.maxEventChars, received);
   }
 
   /** One `data: x` line (x not empty) between start and the blank line at end: dispatched, else false. */
@@ -109,9 +136,20 @@ export class SseReader {
 
   private toSlow(rest: string): void {
     this.parser = createParser({
-      onEvent: (ev) => this.handlers.onData(ev.data, this.timeNs),
+      // The parser's own bound covers a partial line plus the data lines of an unfinished event; an event that
+      // arrives whole in one feed is checked here.
+      maxBufferSize: this.maxEventChars,
+      onEvent: (ev) => {
+        if (this.stopped) return;
+        if (ev.data.length > this.maxEventChars) this.oversized(ev.data.length);
+        else this.handlers.onData(ev.data, this.timeNs);
+      },
       onError: (err: ParseError) => {
-        if (err.type === "invalid-retry") return;
+        if (this.stopped || err.type === "invalid-retry") return;
+        if (err.type === "max-buffer-size-exceeded") {
+          this.oversized(undefined);
+          return;
+        }
         const line = err.line ?? err.field ?? "";
         this.handlers.onMalformed(`${err.type}${line ? ` '${line.slice(0, 80)}'` : ""}`);
       },

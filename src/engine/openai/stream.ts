@@ -3,12 +3,17 @@
  * output-token count (per chunk with continuous usage, else from the final usage event), the finish reason,
  * and the first thing that went wrong. The TTFT anchor is the first chunk that carries output (text, or
  * reasoning text, or a usage increase): role-only preludes and keep-alive events do not count.
+ *
+ * What a response can make the client hold is bounded by the request's max_tokens (outputLimits): its text
+ * (kept for the client-side count after the run) and its chunks and ids. Past either bound the request fails as
+ * `response_too_large`, so a server cannot grow the client's memory, or the count's work, without end.
  */
 import { ScannedEvent, scanEvent, scanFramedEvent } from "./event-scan.ts";
 
 /** A request's outcome as a short reason code, or undefined on success. */
 export type FailureCode =
   | "malformed_sse"
+  | "response_too_large"
   | "stream_error"
   | "incomplete_stream"
   | "empty_response"
@@ -17,6 +22,33 @@ export type FailureCode =
   | "connection_error"
   | "client_error"
   | "timeout";
+
+/**
+ * Output text a request may return per requested token: twice the longest token of common vocabularies (Llama 3's
+ * is 128 characters), so only a server that ignores max_tokens, or sends what no tokenizer made, exceeds it.
+ */
+export const TEXT_CHARS_PER_TOKEN = 256;
+/** Output-carrying chunks, and streamed token ids, per requested token: a chunk carries at least one token. */
+export const CHUNKS_PER_TOKEN = 16;
+/** Floors for tiny max_tokens (a 1-token request may still carry a role prelude or reasoning text). */
+const TEXT_CHARS_FLOOR = 4096;
+const CHUNKS_FLOOR = 64;
+
+export interface OutputLimits {
+  maxTokens: number;
+  textChars: number;
+  chunks: number;
+}
+
+/** The bounds on one request's output (see TEXT_CHARS_PER_TOKEN and CHUNKS_PER_TOKEN). */
+export function outputLimits(maxTokens: number): OutputLimits {
+  const n = Math.max(0, maxTokens);
+  return {
+    maxTokens: n,
+    textChars: n * TEXT_CHARS_PER_TOKEN + TEXT_CHARS_FLOOR,
+    chunks: n * CHUNKS_PER_TOKEN + CHUNKS_FLOOR,
+  };
+}
 
 interface Choice {
   text?: unknown;
@@ -42,8 +74,12 @@ export class StreamAccumulator {
   sawDone = false;
   failure: string | undefined;
   private readonly scanned = new ScannedEvent();
+  private textChars = 0;
 
-  constructor(private readonly chat: boolean) {}
+  constructor(
+    private readonly chat: boolean,
+    private readonly limits: OutputLimits = outputLimits(1 << 20),
+  ) {}
 
   /**
    * The SSE event at `pos` of a decoded body, read in place when a learned layout matches it (sse.ts asks first);
@@ -59,10 +95,35 @@ export class StreamAccumulator {
   private take(e: ScannedEvent, timeNs: number): void {
     if (e.finishReason !== undefined) this.finishReason = e.finishReason;
     if (e.hasChoice && this.idsComplete) {
-      if (e.hasIds) for (const id of e.ids) this.ids.push(id);
+      if (e.hasIds) this.addIds(e.ids);
       else if (e.text.length > 0) this.idsComplete = false;
     }
     this.apply(e.hasChoice, e.text, e.usage, timeNs);
+  }
+
+  private addIds(ids: readonly unknown[]): void {
+    if (this.ids.length + ids.length > this.limits.chunks) {
+      this.tooLarge(`more than ${this.limits.chunks} token ids`);
+      return;
+    }
+    for (const id of ids) {
+      // An id that is no token id would make decoding (--output_json) throw after the run.
+      if (!(Number.isSafeInteger(id) && (id as number) >= 0)) {
+        const shown = typeof id === "number" ? String(id) : JSON.stringify(id)?.slice(0, 40);
+        this.fail("malformed_sse", `token_ids holds ${shown}, not a token id`);
+        return;
+      }
+      this.ids.push(id as number);
+    }
+  }
+
+  private tooLarge(what: string): void {
+    this.fail(
+      "response_too_large",
+      `${what} for max_tokens ${this.limits.maxTokens} (the client keeps at most ${TEXT_CHARS_PER_TOKEN} characters and ${CHUNKS_PER_TOKEN} chunks per requested token)`,
+    );
+    // Nothing of a failed request is reported: its text is released at once.
+    this.parts.length = 0;
   }
 
   onData(data: string, timeNs: number): void {
@@ -100,7 +161,7 @@ export class StreamAccumulator {
     const usage = msg.usage?.completion_tokens;
     if (choice && this.idsComplete) {
       const ids = choice.token_ids;
-      if (Array.isArray(ids)) for (const id of ids) this.ids.push(id as number);
+      if (Array.isArray(ids)) this.addIds(ids);
       else if (text.length > 0) this.idsComplete = false;
     }
     this.apply(choice !== undefined, text, typeof usage === "number" ? usage : undefined, timeNs);
@@ -112,12 +173,26 @@ export class StreamAccumulator {
   }
 
   private apply(hasChoice: boolean, text: string, usage: number | undefined, timeNs: number): void {
+    if (this.failure !== undefined) return;
     let delta: number | undefined;
+    if (usage !== undefined && !(Number.isSafeInteger(usage) && usage >= 0)) {
+      this.fail("malformed_sse", `usage.completion_tokens is ${usage}, not a token count`);
+      return;
+    }
     if (usage !== undefined) {
       delta = usage - (this.serverTokens ?? 0);
       this.serverTokens = usage;
     }
     if (!hasChoice || (text.length === 0 && !(delta !== undefined && delta > 0))) return;
+    this.textChars += text.length;
+    if (this.textChars > this.limits.textChars) {
+      this.tooLarge(`more than ${this.limits.textChars} characters of output text`);
+      return;
+    }
+    if (this.chunkTimesNs.length >= this.limits.chunks) {
+      this.tooLarge(`more than ${this.limits.chunks} output chunks`);
+      return;
+    }
     if (this.firstNs === undefined) this.firstNs = timeNs;
     this.chunkTimesNs.push(timeNs);
     if (delta !== undefined && this.continuous) this.chunkTokens.push(delta);

@@ -132,6 +132,40 @@ describe("ResponseParser", () => {
     assert.equal(seen.heads[0]!.headers["x-big"]!.length, 40_000);
   });
 
+  test("an oversized head or trailer section: the message gives the section's limit and the bytes received", () => {
+    // 100 fields of ~1 KB in 64 KiB reads: the line that crosses the limit is short, the section is not.
+    let fields = "";
+    for (let k = 0; k < 100; k++) fields += `X-F${k}: ${"x".repeat(1000)}\r\n`;
+    const wire = Buffer.from(`HTTP/1.1 200 OK\r\n${fields}Content-Length: 0\r\n\r\n`);
+    const { p } = parser();
+    assert.throws(
+      () => {
+        for (let i = 0; i < wire.length; i += 65_536) p.feed(wire.subarray(i, i + 65_536));
+      },
+      (e: Error) => {
+        const m =
+          /^response head exceeds the 64 KiB \(65536 bytes\) limit: (\d+) bytes received so far$/.exec(
+            e.message,
+          );
+        return e instanceof HttpProtocolError && m !== null && Number(m[1]) > 65_536 && Number(m[1]) < 67_000;
+      },
+    );
+    const trailers = parser();
+    assert.throws(
+      () =>
+        trailers.p.feed(
+          Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n${fields}\r\n`),
+        ),
+      /^Error: trailer section exceeds the 64 KiB \(65536 bytes\) limit: \d+ bytes received so far$/,
+    );
+    const chunk = parser();
+    assert.throws(
+      () =>
+        chunk.p.feed(Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${"1".repeat(5000)}`)),
+      /chunk size line exceeds the 4 KiB \(4096 bytes\) limit: 5000 bytes received so far/,
+    );
+  });
+
   test("repeated fields are joined; names are case-insensitive", () => {
     const { p, seen } = parser();
     p.feed(Buffer.from("HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a:  2 \r\nContent-Length: 0\r\n\r\n"));

@@ -42,6 +42,11 @@ const TRAILERS = 5;
 const UNTIL_CLOSE = 6;
 const DONE = 7;
 
+/** 65536 → "64 KiB (65536 bytes)": the limit as a reader thinks of it, and exactly. */
+function sizeText(bytes: number): string {
+  return bytes >= 1024 && bytes % 1024 === 0 ? `${bytes / 1024} KiB (${bytes} bytes)` : `${bytes} bytes`;
+}
+
 export class ResponseParser {
   private state = HEAD;
   /** Bytes of an unfinished line (head, chunk-size or trailer line) carried over from the previous read. */
@@ -118,12 +123,23 @@ export class ResponseParser {
     return this.state === DONE;
   }
 
-  /** One line (LF-terminated, CR dropped) from buf at p into `out`; the index after it, or -1 if incomplete. */
-  private line(buf: Buffer, p: number, limit: number, what: string): number {
+  /**
+   * One line (LF-terminated, CR dropped) from buf at p into `partial`; the index after it, or -1 if incomplete.
+   * `before` is how much of the section (head, trailers) came before this line: the limit is the section's, and
+   * the message says that limit and what was received, not the room left for this one line.
+   */
+  private line(buf: Buffer, p: number, limit: number, what: string, before = 0): number {
     const lf = buf.indexOf(10, p);
     const end = lf < 0 ? buf.length : lf;
-    if (this.partial.length + (end - p) > limit)
-      throw new HttpProtocolError(`${what} longer than ${limit} bytes`);
+    const received = before + this.partial.length + (end - p);
+    if (received > limit) {
+      // Bytes where the CRLF after a chunk's data belongs (`what` empty) are more data than the chunk declared.
+      throw new HttpProtocolError(
+        what === ""
+          ? "chunk data longer than its declared size"
+          : `${what} exceeds the ${sizeText(limit)} limit: ${received} bytes received so far`,
+      );
+    }
     const text = this.partial + buf.toString("latin1", p, end);
     if (lf < 0) {
       this.partial = text;
@@ -158,7 +174,7 @@ export class ResponseParser {
     for (;;) {
       const before = p;
       // headBytes already counts the carried-over partial line, which line() counts again.
-      const next = this.line(buf, p, MAX_HEAD_BYTES - this.headBytes + this.partial.length, "response head");
+      const next = this.line(buf, p, MAX_HEAD_BYTES, "response head", this.headBytes - this.partial.length);
       if (next < 0) {
         this.headBytes += buf.length - before;
         return buf.length;
@@ -315,7 +331,7 @@ export class ResponseParser {
       return p + 2;
     }
     // The CRLF after chunk data; a bare LF is accepted like a line end elsewhere.
-    const next = this.line(buf, p, 2, "chunk terminator");
+    const next = this.line(buf, p, 2, "");
     if (next < 0) return buf.length;
     if (this.takeLine().length !== 0) throw new HttpProtocolError("chunk data longer than its declared size");
     this.state = CHUNK_SIZE;
@@ -325,12 +341,7 @@ export class ResponseParser {
   private readTrailers(buf: Buffer, p: number): number {
     for (;;) {
       const before = p;
-      const next = this.line(
-        buf,
-        p,
-        MAX_HEAD_BYTES - this.headBytes + this.partial.length,
-        "trailer section",
-      );
+      const next = this.line(buf, p, MAX_HEAD_BYTES, "trailer section", this.headBytes - this.partial.length);
       if (next < 0) {
         this.headBytes += buf.length - before;
         return buf.length;
