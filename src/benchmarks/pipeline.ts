@@ -16,6 +16,7 @@ import { BenchError, InterruptedError, UnsupportedError, UsageError } from "../e
 import { pickWarmup, runOffline } from "../load/offline.ts";
 import { type LoadShape, runLoad } from "../load/run-load.ts";
 import { checkSloStreaming, type SloSpec } from "../metrics/goodput.ts";
+import { inputTokenWarning } from "../metrics/input-tokens.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { type BenchmarkStatistics, computeStatistics } from "../metrics/statistics.ts";
 import { type LlmApiOptions, readLlmApiOptions } from "../model/llm-api-options.ts";
@@ -25,6 +26,7 @@ import { writeOutputJson, writeReportJson, writeRequestJson } from "../report/js
 import type { ReportInput } from "../report/report-input.ts";
 import { requestLogFormat, requestLogRef, writeRequestLog } from "../report/request-log.ts";
 import { log } from "../util/log.ts";
+import { checkTelemetry, RunTelemetry, type TelemetryOptions, telemetryReports } from "./run-telemetry.ts";
 
 export interface RunProgress {
   start(total: number, label: string): void;
@@ -80,6 +82,8 @@ export interface BenchmarkOptions {
   openai?: Omit<OpenAiBackendOptions, "concurrency"> | undefined;
   /** Exit 0 even when requests failed (they are always reported, and excluded from the statistics). */
   allowFailures?: boolean | undefined;
+  /** `--server_metrics`, `--gpu_metrics` (src/benchmarks/run-telemetry.ts). */
+  telemetry?: TelemetryOptions | undefined;
   /** Reuse one engine across runs (see BenchmarkSession). */
   session?: BenchmarkSession | undefined;
   /** Where the report text goes (stdout in the CLI). */
@@ -170,6 +174,7 @@ export function runtimeKnobs(opts: BenchmarkOptions, yaml: LlmApiOptions): Runti
 export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkResult> {
   if (opts.goodput) checkSloStreaming(opts.goodput, opts.streaming);
   if (opts.requestLog) requestLogFormat(opts.requestLog);
+  await checkTelemetry(opts.telemetry, opts.openai);
   const yaml: LlmApiOptions = opts.extraLlmApiOptions ? await readLlmApiOptions(opts.extraLlmApiOptions) : {};
   log.info(`Preparing to run ${opts.name} benchmark...`);
   let iterLog: IterationLogWriter | undefined;
@@ -204,6 +209,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   const { engine, info } = opts.session?.started ?? (await backend.start(metadata));
   if (opts.session) opts.session.started = { engine, info };
   let result: BenchmarkResult;
+  let telemetry: RunTelemetry | undefined;
   try {
     if (opts.speculative && !engine.capabilities.speculativeDecoding) {
       throw new UnsupportedError(`the ${opts.backend} backend does not run speculative decoding`);
@@ -240,6 +246,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       durationS: opts.durationS,
     };
     const keepIds = opts.outputJson !== undefined || opts.requestJson !== undefined;
+    telemetry = await RunTelemetry.start(opts.telemetry, engine, opts.openai);
     const { records, summary } = await runLoad(engine, requests, shape, {
       label: "Benchmark",
       streaming: opts.streaming,
@@ -255,6 +262,8 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     });
     opts.progress?.stop();
     measuring = false;
+    const collected = await telemetry.stop(lastEnd(records));
+    telemetry = undefined;
     // HTTP backends return text: tokenized now, outside the measured window.
     await countClientTokens(records, tokenizer, keepIds);
     log.info(summary.interrupted ? "Benchmark interrupted: partial report." : "Benchmark complete.");
@@ -271,6 +280,8 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
           `produced another length (${acct.shortRequests} short; ${acct.actualOutputTokens} tokens for ${acct.requestedOutputTokens} asked).`,
       );
     }
+    const inputWarning = inputTokenWarning(stats.inputTokenCounts);
+    if (inputWarning) log.warn(inputWarning);
     const report: ReportInput = {
       engine: info,
       stats,
@@ -278,6 +289,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       streaming: opts.streaming,
       load: summary,
       decodingMode: opts.speculative ? decodingModeName(opts.speculative.mode) : undefined,
+      ...telemetryReports(collected, records),
     };
     if (opts.requestLog) report.requestLog = requestLogRef(opts.requestLog, opts.reportJson);
     opts.out(formatReport(report));
@@ -290,6 +302,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     result = { stats, report, records };
   } catch (err) {
     opts.progress?.stop();
+    await telemetry?.abort();
     await iterLog?.abort();
     throw err;
   } finally {
@@ -301,4 +314,11 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     throw new RequestFailuresError(result);
   }
   return result;
+}
+
+/** The end of the last request that finished, for the telemetry's closing sample. */
+function lastEnd(records: readonly RequestRecord[]): number | undefined {
+  let end: number | undefined;
+  for (const r of records) if (end === undefined || r.endNs > end) end = r.endNs;
+  return end;
 }

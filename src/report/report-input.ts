@@ -1,6 +1,8 @@
 import type { DatasetMetadata } from "../dataset/types.ts";
 import type { EngineInfo } from "../engine/types.ts";
 import type { LoadSummary } from "../load/run-load.ts";
+import type { GpuMetricsReport } from "../metrics/gpu-telemetry.ts";
+import type { ServerMetricsReport } from "../metrics/server-telemetry.ts";
 import type { BenchmarkStatistics } from "../metrics/statistics.ts";
 
 /** The host the benchmark ran on (trtllm-bench's MACHINE DETAILS: first GPU name, memory, memory clock). */
@@ -29,6 +31,10 @@ export interface ReportInput {
   load?: LoadSummary | undefined;
   /** `--request_log` path as the JSON records it (relative to the JSON's folder when it sits under it). */
   requestLog?: string | undefined;
+  /** `--server_metrics`: the server's own telemetry over the run. */
+  serverMetrics?: ServerMetricsReport | undefined;
+  /** `--gpu_metrics` (or automatic on CUDA): power, energy, utilization, memory, clocks. */
+  gpuMetrics?: GpuMetricsReport | undefined;
 }
 
 /** tp × pp, trtllm-bench's world_size. */

@@ -7,8 +7,9 @@ import { sharedRunOptions } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { withInterrupt } from "../run-support.ts";
+import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface SweepFlags {
+interface SweepFlags extends TelemetryFlags {
   engine_dir?: string;
   backend: string;
   extra_llm_api_options?: string;
@@ -42,8 +43,9 @@ export function listArg(one: (raw: string) => number) {
 }
 
 export function registerSweep(program: Command): void {
-  program
-    .command("sweep")
+  const cmd = program.command("sweep");
+  addTelemetryFlags(cmd);
+  cmd
     .description(
       "Run the benchmark once per concurrency or request-rate value: a table, one JSON per point, an HTML Pareto chart.",
     )
@@ -109,6 +111,7 @@ export function registerSweep(program: Command): void {
             streaming: true,
             extraLlmApiOptions: flags.extra_llm_api_options,
             threads: flags.threads,
+            telemetry: telemetryOptions(flags, cmd),
             signal,
           },
           axis,
