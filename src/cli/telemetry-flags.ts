@@ -30,7 +30,7 @@ export function addTelemetryFlags(cmd: Command): Command {
     .option(
       "--server_metrics_interval <s>",
       "seconds between two scrapes of --server_metrics",
-      floatArg(0.1, 3600),
+      floatArg(0.01, 3600),
       1,
     )
     .option(

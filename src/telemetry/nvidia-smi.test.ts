@@ -86,7 +86,8 @@ describe("nvidia-smi sampling", { timeout: 20_000 }, () => {
       s.gpus.map((g) => g.info.index),
       [0, 1],
     );
-    for (const g of s.gpus) assert.ok(g.timeline.length >= 3, `GPU ${g.info.index}: ${g.timeline.length} samples`);
+    for (const g of s.gpus)
+      assert.ok(g.timeline.length >= 3, `GPU ${g.info.index}: ${g.timeline.length} samples`);
     const r = summarizeGpuMetrics(s, [a, b], 70, a);
     const w = (b - a) / 1e9;
     // 100 W + 200 W over the window; timestamps have 1 ms resolution.

@@ -34,7 +34,11 @@ describe("parsePrometheusText", { timeout: 10_000 }, () => {
       [
         ["http_requests_total", { method: "post", code: "200" }, 1027],
         ["http_requests_total", { method: "post", code: "400" }, 3],
-        ["msdos_file_access_time_seconds", { path: "C:\\DIR\\FILE.TXT", error: 'Cannot find file:\n"FILE.TXT"' }, 1.458255915e9],
+        [
+          "msdos_file_access_time_seconds",
+          { path: "C:\\DIR\\FILE.TXT", error: 'Cannot find file:\n"FILE.TXT"' },
+          1.458255915e9,
+        ],
         ["metric_without_timestamp_and_labels", {}, 12.47],
         ["something_weird", { problem: "division by zero" }, Number.POSITIVE_INFINITY],
         ["nan_metric", {}, Number.NaN],
@@ -52,7 +56,7 @@ describe("parsePrometheusText", { timeout: 10_000 }, () => {
     const bad: Array<[string, RegExp]> = [
       ["ok 1\n<html><body>Not Found</body></html>\n", /^line 2: '<html><body>Not' is not a metric name/],
       ['x{a="1"', /^line 1: invalid label set/],
-      ['x{a=1} 2', /^line 1: invalid label set/],
+      ["x{a=1} 2", /^line 1: invalid label set/],
       ['x{a="1",a="2"} 2', /^line 1: label 'a' repeated/],
       ['x{a="\\t"} 2', /^line 1: label 'a': invalid escape/],
       ["x abc", /^line 1: 'abc' is not a sample value/],

@@ -4,7 +4,11 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { startLlamaCppFixture } from "../../test/fixtures/llamacpp-server.ts";
 import type { RequestRecord } from "../metrics/record.ts";
-import { counterIncrease, serverMetricsWarning, summarizeServerMetrics } from "../metrics/server-telemetry.ts";
+import {
+  counterIncrease,
+  serverMetricsWarning,
+  summarizeServerMetrics,
+} from "../metrics/server-telemetry.ts";
 import { sleep } from "../util/clock.ts";
 import { setLogSink } from "../util/log.ts";
 import { ServerMetricsScraper } from "./server-scraper.ts";
@@ -96,7 +100,11 @@ describe("server metrics", { timeout: 20_000 }, () => {
         assert.equal(s.ok, 0);
         assert.ok(s.failed >= 3, `${url}: ${s.failed}`);
         assert.match(s.firstError!, re);
-        assert.equal(logs.filter((l) => /Server metrics: scraping/.test(l)).length, 1, "one warning, not one per scrape");
+        assert.equal(
+          logs.filter((l) => /Server metrics: scraping/.test(l)).length,
+          1,
+          "one warning, not one per scrape",
+        );
       }
     } finally {
       html.close();

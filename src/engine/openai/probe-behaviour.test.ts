@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type LlamaCppFixtureOptions, startLlamaCppFixture } from "../../../test/fixtures/llamacpp-server.ts";
 import type { DatasetMetadata } from "../../dataset/types.ts";
-import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
 import type { Tokenizer } from "../../model/tokenizer.ts";
+import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
 import { setLogSink } from "../../util/log.ts";
 import type { Engine } from "../types.ts";
 import type { OpenAiEndpoint } from "./connection.ts";
@@ -52,7 +52,11 @@ async function withLlamaCpp(
       model: "llm-bench/tiny-llama",
       workspace: "/tmp",
       dataset: "x",
-      runtime: { kvCacheFreeGpuMemFraction: 0.9, schedulerPolicy: "guaranteed_no_evict", enableChunkedContext: true },
+      runtime: {
+        kvCacheFreeGpuMemFraction: 0.9,
+        schedulerPolicy: "guaranteed_no_evict",
+        enableChunkedContext: true,
+      },
       yaml: {},
       openai: { baseUrl: srv.url, endpoint, requestTimeoutMs: 2000, concurrency: 4 },
     });
@@ -76,7 +80,13 @@ describe("the probe sees what the server ignores (llama-server's behaviour)", { 
       assert.ok(warned(/return_token_ids ignored.*re-tokenizing/));
       assert.ok(!warned(/output lengths are not forced/));
       assert.ok(!warned(/prompt tokens/));
-      assert.ok(logs.some((l) => /\[I\] Server probe: the server sends usage, forced output lengths, the dataset's prompt counts/.test(l)));
+      assert.ok(
+        logs.some((l) =>
+          /\[I\] Server probe: the server sends usage, forced output lengths, the dataset's prompt counts/.test(
+            l,
+          ),
+        ),
+      );
       const r = await engine.generate({ id: "1", inputIds: [1, 2, 3], maxTokens: 8, streaming: true });
       assert.equal(r.error, undefined);
       assert.equal(r.serverOutputTokens, 8);
@@ -90,8 +100,18 @@ describe("the probe sees what the server ignores (llama-server's behaviour)", { 
 
   test("chat: the template's prompt tokens are found by the probe and counted per request", async () => {
     await withLlamaCpp({ templateTokens: 9 }, "chat", async (engine) => {
-      assert.ok(warned(/server counts 11 prompt tokens for a probe the dataset would count as 2 \(its chat template\)/));
-      const r = await engine.generate({ id: "1", inputIds: [9906, 1917], prompt: "Hello world", maxTokens: 3, streaming: true });
+      assert.ok(
+        warned(
+          /server counts 11 prompt tokens for a probe the dataset would count as 2 \(its chat template\)/,
+        ),
+      );
+      const r = await engine.generate({
+        id: "1",
+        inputIds: [9906, 1917],
+        prompt: "Hello world",
+        maxTokens: 3,
+        streaming: true,
+      });
       assert.equal(r.error, undefined);
       assert.equal(r.serverInputTokens, 1 + 9 + 2);
       assert.equal(r.chunkTimesNs!.length, 3);
