@@ -77,7 +77,7 @@ const base = (url: string) => [
   "--streaming",
 ];
 
-describe("issue #12 through the CLI", { timeout: 120_000 }, () => {
+describe("issue #12 through the CLI", { timeout: 300_000 }, () => {
   test("llama-server behaviour: server accounting, --server_metrics, --gpu_metrics, JSON and HTML", async () => {
     const srv = await startLlamaCppFixture({ chunkDelayMs: 15, slots: 2, kvGauges: true, eosId: 128009 });
     try {
@@ -191,6 +191,46 @@ describe("issue #12 through the CLI", { timeout: 120_000 }, () => {
       assert.equal(sm.server, null);
     } finally {
       await srv.close();
+    }
+  });
+
+  test("the embedded engine under sweep: --gpu_metrics per point, a J/tok column", async () => {
+    const b = await cli(["-w", ws, "build", "--dataset", ids, "--quantization", "FP8"]);
+    assert.equal(b.code, 0, b.stderr);
+    const engine = join(ws, "llm-bench", "tiny-llama", "tp_1_pp_1");
+    const out = join(ws, "sweep");
+    const s = await cli(
+      [
+        "sweep",
+        "--engine_dir",
+        engine,
+        "--dataset",
+        ids,
+        "--warmup",
+        "0",
+        "--max_batch_size",
+        "4",
+        "--max_num_tokens",
+        "256",
+        "--concurrency",
+        "1,3",
+        "--gpu_metrics",
+        "1",
+        "--output_dir",
+        out,
+      ],
+      withFake,
+    );
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout.split("\n")[0]!, /Failed +J\/tok$/);
+    for (const point of ["concurrency-1.json", "concurrency-3.json"]) {
+      const g = reportSchema.parse(JSON.parse(await readFile(join(out, point), "utf8"))).llm_bench
+        .gpu_metrics!;
+      assert.deepEqual(
+        g.gpus.map((x) => x.index),
+        [1],
+      );
+      assert.ok(Math.abs(g.avg_power_w! - 200) < 1, point);
     }
   });
 
