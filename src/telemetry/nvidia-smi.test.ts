@@ -104,7 +104,8 @@ describe("nvidia-smi sampling", { timeout: 20_000 }, () => {
     process.env["FAKE_NVSMI_DIE_AFTER"] = "2";
     try {
       const sampler = await GpuSampler.start({ gpus: "0" });
-      await sleep(800);
+      // Never satisfied by a sample: resolves when nvidia-smi exits.
+      await sampler.sampleAfter(Number.POSITIVE_INFINITY, 15_000);
       const s = await sampler.stop();
       assert.match(s.exitedEarly ?? "", /^exit 3/);
       assert.equal(s.gpus[0]!.timeline.length, 2);

@@ -46,7 +46,7 @@ describe("server metrics", { timeout: 20_000 }, () => {
   });
 
   test("scrapes llama-server's /metrics through a load; counters cross-checked with the client", async () => {
-    const srv = await startLlamaCppFixture({ chunkDelayMs: 5 });
+    const srv = await startLlamaCppFixture({ chunkDelayMs: 10 });
     const scraper = new ServerMetricsScraper({ url: `${srv.url}/metrics`, intervalMs: 50 });
     try {
       await scraper.start();
@@ -59,7 +59,7 @@ describe("server metrics", { timeout: 20_000 }, () => {
       const s = await scraper.stop();
       assert.equal(s.server, "llama.cpp");
       assert.equal(s.failed, 0);
-      assert.ok(s.ok >= 4, `${s.ok} scrapes`);
+      assert.ok(s.ok >= 3, `${s.ok} scrapes`);
       const records = [
         record({ numOutputTokens: 20 }),
         record({ numOutputTokens: 20 }),
@@ -95,10 +95,10 @@ describe("server metrics", { timeout: 20_000 }, () => {
         logs.length = 0;
         const scraper = new ServerMetricsScraper({ url, intervalMs: 30 });
         await scraper.start();
-        await sleep(100);
+        await sleep(150);
         const s = await scraper.stop();
         assert.equal(s.ok, 0);
-        assert.ok(s.failed >= 3, `${url}: ${s.failed}`);
+        assert.ok(s.failed >= 2, `${url}: ${s.failed}`);
         assert.match(s.firstError!, re);
         assert.equal(
           logs.filter((l) => /Server metrics: scraping/.test(l)).length,
