@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { packageRoot } from "../model/known-models.ts";
 import { PromParseError, parsePrometheusText } from "./prometheus-text.ts";
-import { detectServer, readServerSample } from "./server-families.ts";
+import { detectServer, isSourceName, readServerSample } from "./server-families.ts";
 
 async function fixture(name: string): Promise<string> {
   return readFile(join(await packageRoot(), "test/fixtures/prometheus", name), "utf8");
@@ -44,6 +44,25 @@ describe("parsePrometheusText", { timeout: 10_000 }, () => {
         ["nan_metric", {}, Number.NaN],
         ["empty_labels", {}, Number.NEGATIVE_INFINITY],
       ],
+    );
+  });
+
+  test("keep: only the wanted samples are read, every line is still validated", async () => {
+    const text = await fixture("vllm.txt");
+    const kept = parsePrometheusText(text, isSourceName);
+    const all = parsePrometheusText(text);
+    assert.deepEqual(
+      kept.samples,
+      all.samples.filter((x) => isSourceName(x.name)),
+    );
+    assert.equal(kept.samples.length, 16);
+    assert.throws(
+      () => parsePrometheusText(`${text}vllm:other{a=1} 2\n`, isSourceName),
+      /line \d+: invalid label set/,
+    );
+    assert.throws(
+      () => parsePrometheusText("other 1 2 3\n", isSourceName),
+      /unexpected text after the value/,
     );
   });
 

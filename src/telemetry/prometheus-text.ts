@@ -116,8 +116,23 @@ function parseSample(s: string, line: number): PromSample {
   return { name, labels, value };
 }
 
-/** Parses a whole exposition body; throws PromParseError naming the first invalid line. */
-export function parsePrometheusText(text: string): PromExposition {
+const L = String.raw`[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\\n]|\\[\\"n])*"`;
+const V = String.raw`[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]?Inf`;
+/**
+ * A whole valid sample line in one match, so the lines a caller does not keep are validated without building
+ * anything (a vLLM exposition is mostly histogram buckets). Lines it does not match take the detailed path, which
+ * either reads them or names what is wrong.
+ */
+const SAMPLE_LINE = new RegExp(
+  String.raw`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[ \t]*(?:${L}(?:[ \t]*,[ \t]*${L})*[ \t]*,?[ \t]*)?\})?[ \t]+(?:${V})(?:[ \t]+[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)?(?:[ \t]+# .*)?[ \t]*$`,
+);
+
+/**
+ * Parses a whole exposition body; throws PromParseError naming the first invalid line. With `keep`, only the
+ * samples whose name it accepts are returned (every line is still validated; repeated label names are checked
+ * on the samples returned).
+ */
+export function parsePrometheusText(text: string, keep?: (name: string) => boolean): PromExposition {
   const samples: PromSample[] = [];
   const types = new Map<string, string>();
   const lines = text.split("\n");
@@ -137,7 +152,17 @@ export function parsePrometheusText(text: string): PromExposition {
       }
       continue;
     }
-    samples.push(parseSample(s.trimStart(), line));
+    const t = s.trimStart();
+    if (keep) {
+      const m = SAMPLE_LINE.exec(t);
+      if (m && !keep(m[1]!)) continue;
+      if (!m) {
+        const sample = parseSample(t, line);
+        if (keep(sample.name)) samples.push(sample);
+        continue;
+      }
+    }
+    samples.push(parseSample(t, line));
   }
   return { samples, types };
 }

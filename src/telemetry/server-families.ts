@@ -72,6 +72,15 @@ const FAMILIES: Record<ServerKind, Partial<Record<ServerField, Source>>> = {
 
 const PREFIX: Record<ServerKind, string> = { vllm: "vllm:", sglang: "sglang:", "llama.cpp": "llamacpp:" };
 
+const SOURCE_NAMES: ReadonlySet<string> = new Set(
+  Object.values(FAMILIES).flatMap((f) => Object.values(f).flatMap((src) => src.names)),
+);
+
+/** Whether a sample name is one a figure is read from (the parser keeps only those). */
+export function isSourceName(name: string): boolean {
+  return SOURCE_NAMES.has(name);
+}
+
 /** Labels that tell replicas of one scheduler apart (SGLang reports per tensor/pipeline rank): one is kept. */
 const REPLICA_LABELS = new Set(["tp_rank", "pp_rank", "moe_ep_rank", "attn_tp_rank", "pid"]);
 

@@ -11,6 +11,7 @@ import { log } from "../util/log.ts";
 import { parsePrometheusText } from "./prometheus-text.ts";
 import {
   detectServer,
+  isSourceName,
   readServerSample,
   SERVER_FIELDS,
   type ServerField,
@@ -124,7 +125,7 @@ export class ServerMetricsScraper {
   private take(text: string, timeNs: number): void {
     let sample: ReturnType<typeof readServerSample>;
     try {
-      const exposition = parsePrometheusText(text);
+      const exposition = parsePrometheusText(text, isSourceName);
       this.server ??= detectServer(exposition);
       if (this.server === undefined) {
         this.fail("no vllm:, sglang: or llamacpp: metrics in the exposition");
