@@ -18,6 +18,7 @@ import { BenchError, InterruptedError, UnsupportedError, UsageError } from "../e
 import { pickWarmup, runOffline } from "../load/offline.ts";
 import { type LoadShape, runLoad } from "../load/run-load.ts";
 import { checkSloStreaming, type SloSpec } from "../metrics/goodput.ts";
+import { inputTokenWarning } from "../metrics/input-tokens.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { type BenchmarkStatistics, computeStatistics } from "../metrics/statistics.ts";
 import { type LlmApiOptions, readLlmApiOptions } from "../model/llm-api-options.ts";
@@ -27,6 +28,7 @@ import { writeOutputJson, writeReportJson, writeRequestJson } from "../report/js
 import type { ReportInput } from "../report/report-input.ts";
 import { requestLogFormat, requestLogRef, writeRequestLog } from "../report/request-log.ts";
 import { log } from "../util/log.ts";
+import { checkTelemetry, RunTelemetry, type TelemetryOptions, telemetryReports } from "./run-telemetry.ts";
 
 export interface RunProgress {
   start(total: number, label: string): void;
@@ -85,6 +87,8 @@ export interface BenchmarkOptions {
   openai?: Omit<OpenAiBackendOptions, "concurrency"> | undefined;
   /** Exit 0 even when requests failed (they are always reported, and excluded from the statistics). */
   allowFailures?: boolean | undefined;
+  /** `--server_metrics`, `--gpu_metrics` (src/benchmarks/run-telemetry.ts). */
+  telemetry?: TelemetryOptions | undefined;
   /** Reuse one engine across runs (see BenchmarkSession). */
   session?: BenchmarkSession | undefined;
   /** Where the report text goes (stdout in the CLI). */
@@ -177,6 +181,7 @@ export function runtimeKnobs(opts: BenchmarkOptions, yaml: LlmApiOptions): Runti
 export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkResult> {
   if (opts.goodput) checkSloStreaming(opts.goodput, opts.streaming);
   if (opts.requestLog) requestLogFormat(opts.requestLog);
+  await checkTelemetry(opts.telemetry, opts.openai);
   const yaml: LlmApiOptions = opts.extraLlmApiOptions ? await readLlmApiOptions(opts.extraLlmApiOptions) : {};
   log.info(`Preparing to run ${opts.name} benchmark...`);
   let iterLog: IterationLogWriter | undefined;
@@ -213,6 +218,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   const host = await probeHost();
   if (opts.session) opts.session.started = { engine, info };
   let result: BenchmarkResult;
+  let telemetry: RunTelemetry | undefined;
   try {
     if (opts.speculative && !engine.capabilities.speculativeDecoding) {
       throw new UnsupportedError(`the ${opts.backend} backend does not run speculative decoding`);
@@ -249,6 +255,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       durationS: opts.durationS,
     };
     const keepIds = opts.outputJson !== undefined || opts.requestJson !== undefined;
+    telemetry = await RunTelemetry.start(opts.telemetry, engine, opts.openai);
     const load = await runLoad(engine, requests, shape, {
       label: "Benchmark",
       streaming: opts.streaming,
@@ -266,6 +273,8 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     let records = load.records;
     opts.progress?.stop();
     measuring = false;
+    const collected = await telemetry.stop(lastEnd(records));
+    telemetry = undefined;
     // HTTP backends return text: tokenized now, outside the measured window, and still interruptible.
     const counted = await countClientTokens(records, tokenizer, {
       keepOutputIds: keepIds,
@@ -299,6 +308,8 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
           `produced another length (${acct.shortRequests} short; ${acct.actualOutputTokens} tokens for ${acct.requestedOutputTokens} asked).`,
       );
     }
+    const inputWarning = inputTokenWarning(stats.inputTokenCounts);
+    if (inputWarning) log.warn(inputWarning);
     const report: ReportInput = {
       // Read at the end: an engine may learn facts while it runs (the embedded engine's sampling path).
       engine: engine.info,
@@ -308,6 +319,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       load: summary,
       decodingMode: opts.speculative ? decodingModeName(opts.speculative.mode) : undefined,
       machine: describeMachine(host, engine.info.device),
+      ...telemetryReports(collected, records),
     };
     if (opts.requestLog) report.requestLog = requestLogRef(opts.requestLog, opts.reportJson);
     opts.out(formatReport(report));
@@ -320,6 +332,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     result = { stats, report, records };
   } catch (err) {
     opts.progress?.stop();
+    await telemetry?.abort();
     await iterLog?.abort();
     throw err;
   } finally {
@@ -331,4 +344,11 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     throw new RequestFailuresError(result);
   }
   return result;
+}
+
+/** The end of the last request that finished, for the telemetry's closing sample. */
+function lastEnd(records: readonly RequestRecord[]): number | undefined {
+  let end: number | undefined;
+  for (const r of records) if (end === undefined || r.endNs > end) end = r.endNs;
+  return end;
 }

@@ -60,6 +60,8 @@ export interface SweepPoint {
   /** Share of all requests meeting every SLO; undefined without SLOs. */
   attainment: number | undefined;
   failed: number;
+  /** GPU energy per output token (J/token), with GPU telemetry. */
+  joulesPerToken?: number | undefined;
   /** Found by the SLO search rather than listed by the user. */
   probe: boolean;
 }
@@ -93,6 +95,7 @@ export function toPoint(axis: SweepAxis, value: number, reportJson: string, r: B
     goodput: s.goodput?.goodput,
     attainment: s.goodput?.fraction,
     failed: s.numFailed,
+    joulesPerToken: r.report.gpuMetrics?.energyPerOutputTokenJ ?? undefined,
     probe: false,
   };
 }
@@ -158,6 +161,12 @@ export function formatSweepTable(points: readonly SweepPoint[]): string {
       p.attainment === undefined ? "—" : `${(p.attainment * 100).toFixed(1)}%`,
       String(p.failed),
     ]);
+  // GPU energy per output token, only when GPU telemetry ran.
+  if (points.some((p) => p.joulesPerToken !== undefined)) {
+    head.push("J/tok");
+    const byValue = [...points].sort((a, b) => a.value - b.value);
+    for (let i = 0; i < rows.length; i++) rows[i]!.push(cell(byValue[i]!.joulesPerToken, 4));
+  }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
   const rule = widths.map((w) => "-".repeat(w)).join("  ");

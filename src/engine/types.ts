@@ -46,6 +46,8 @@ export interface GenerationResult {
   acceptedDraftTokens?: number;
   /** Output tokens as the server counted them (OpenAI `usage.completion_tokens`), when it said. */
   serverOutputTokens?: number;
+  /** Input tokens as the server counted them (OpenAI `usage.prompt_tokens`), when it said. */
+  serverInputTokens?: number;
   /** Output tokens as the client tokenizer counts the returned text (HTTP backends). */
   clientOutputTokens?: number;
   /**
@@ -125,6 +127,11 @@ export interface EngineRuntimeStats {
 export interface Engine {
   readonly info: EngineInfo;
   readonly capabilities: EngineCapabilities;
+  /**
+   * Where the engine computes, when it runs in this process: "cpu", "cuda", "vulkan", "metal". Remote engines
+   * leave it undefined. GPU telemetry starts by itself for "cuda" (src/benchmarks/run-telemetry.ts).
+   */
+  readonly device?: string | undefined;
   /** Resolves when the request is finished, cancelled (signal) or failed; never rejects for a request-level failure. */
   generate(request: GenerationRequest, sink?: TokenSink, signal?: AbortSignal): Promise<GenerationResult>;
   stats(): EngineRuntimeStats;

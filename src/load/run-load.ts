@@ -124,6 +124,7 @@ function toRecord(
     ...(result.acceptedDraftTokens !== undefined ? { acceptedDraftTokens: result.acceptedDraftTokens } : {}),
     ...(result.serverOutputTokens !== undefined ? { serverOutputTokens: result.serverOutputTokens } : {}),
     ...(result.clientOutputTokens !== undefined ? { clientOutputTokens: result.clientOutputTokens } : {}),
+    ...(result.serverInputTokens !== undefined ? { serverInputTokens: result.serverInputTokens } : {}),
     ...(result.outputText !== undefined ? { outputText: result.outputText } : {}),
     ...(result.chunkTimesNs !== undefined ? { chunkTimesNs: result.chunkTimesNs } : {}),
     ...(result.sentNs !== undefined ? { sentNs: result.sentNs } : {}),

@@ -30,6 +30,8 @@ export interface RequestRecord {
   /** HTTP backends: output tokens per the server's usage and per the client tokenizer (n is the server's when known). */
   serverOutputTokens?: number;
   clientOutputTokens?: number;
+  /** HTTP backends: input tokens per the server's usage (`numInputTokens` stays the dataset's). */
+  serverInputTokens?: number;
   /** HTTP backends: the generated text until it is tokenized after the run (then removed). */
   outputText?: string;
   /** Arrival times (ns) of the output-carrying chunks; tokens per chunk when the server reported them. */

@@ -1,5 +1,6 @@
 import type { PercentileStats } from "../dataset/types.ts";
 import { computeGoodput, type GoodputStatistics, type SloSpec } from "./goodput.ts";
+import { type InputTokenCounts, inputTokenCounts } from "./input-tokens.ts";
 import { percentileStats, sum } from "./percentiles.ts";
 import type { RequestRecord } from "./record.ts";
 import { requestMetrics } from "./request-metrics.ts";
@@ -128,6 +129,8 @@ export interface BenchmarkStatistics {
   failureReasons?: FailureSummary[];
   /** Present when any successful request carried a server or client output-token count. */
   outputTokenCounts?: OutputTokenCounts | undefined;
+  /** Present when any successful request carried the server's input-token count (src/metrics/input-tokens.ts). */
+  inputTokenCounts?: InputTokenCounts | undefined;
   /** Present when any successful request carried chunk arrival times. */
   chunks?: ChunkStatistics | undefined;
   /** Present with `--goodput` (src/metrics/goodput.ts). */
@@ -230,6 +233,7 @@ export function computeStatistics(
     decoding: decodingStatistics(ok, opts.maxDraftLen ?? 0),
     failureReasons: summarizeFailureReasons(records),
     outputTokenCounts: outputTokenCounts(ok),
+    inputTokenCounts: inputTokenCounts(ok),
     chunks: chunkStatistics(ok),
     ...(opts.slo ? { goodput: computeGoodput(records, opts.slo, totalLatencyNs) } : {}),
   };

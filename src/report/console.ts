@@ -4,6 +4,7 @@ import { formatSlo } from "../metrics/goodput.ts";
 import { scaleStats } from "../metrics/percentiles.ts";
 import { datasetCell, exponential, fixed, pyStr } from "./format.ts";
 import type { ReportInput } from "./report-input.ts";
+import { telemetrySections } from "./telemetry-console.ts";
 
 /**
  * The printed report in trtllm-bench's newer (~0.20 → 1.x) layout and labels (brief §4.5), framed like the
@@ -20,6 +21,7 @@ export function formatReport(input: ReportInput): string {
     performanceSection(input),
     decodingSection(input),
     llmBenchSection(input),
+    ...telemetrySections(input),
     datasetSection(input),
   ];
   return `${sections.filter((s) => s !== undefined).join("\n")}${RULE}\n`;
@@ -239,6 +241,17 @@ function tokenSourcesLines(stats: ReportInput["stats"]): string {
       [
         "Server − client tokens (requests differing):",
         `${sign}${c.difference} (${c.differingRequests} of ${c.bothCounted})`,
+      ],
+    ]);
+  }
+  const inp = stats.inputTokenCounts;
+  if (inp) {
+    out += rows(50, [
+      ["Input tokens by server usage (requests):", `${inp.serverInputTokens} (${inp.serverCounted})`],
+      ["Input tokens in the dataset (same requests):", String(inp.datasetInputTokens)],
+      [
+        "Server − dataset tokens (requests differing):",
+        `${inp.difference > 0 ? "+" : ""}${inp.difference} (${inp.differingRequests} of ${inp.serverCounted})`,
       ],
     ]);
   }

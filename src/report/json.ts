@@ -8,6 +8,7 @@ import { requestMetrics } from "../metrics/request-metrics.ts";
 import type { DecodingStatistics } from "../metrics/statistics.ts";
 import { AtomicFileStream, writeFileAtomic } from "../util/atomic-write.ts";
 import { type ReportInput, worldSize } from "./report-input.ts";
+import { telemetryJson } from "./telemetry-json.ts";
 
 /**
  * `--report_json` with trtllm-bench's key names and nesting (brief §4.6) so existing parsers keep working,
@@ -142,6 +143,17 @@ export function buildReportJson(input: ReportInput): Record<string, unknown> {
           },
         }
       : {}),
+    ...(stats.inputTokenCounts
+      ? {
+          input_token_counts: {
+            server_counted_requests: stats.inputTokenCounts.serverCounted,
+            server_input_tokens: stats.inputTokenCounts.serverInputTokens,
+            dataset_input_tokens: stats.inputTokenCounts.datasetInputTokens,
+            server_minus_dataset_tokens: stats.inputTokenCounts.difference,
+            differing_requests: stats.inputTokenCounts.differingRequests,
+          },
+        }
+      : {}),
     ...(stats.chunks
       ? {
           chunks: {
@@ -152,6 +164,7 @@ export function buildReportJson(input: ReportInput): Record<string, unknown> {
           },
         }
       : {}),
+    ...telemetryJson(input),
   };
   return out;
 }
@@ -254,6 +267,7 @@ export function requestEntry(r: RequestRecord, decode?: Decode): Record<string, 
       accepted_draft_tokens: r.acceptedDraftTokens ?? null,
       ...(r.serverOutputTokens !== undefined ? { server_output_tokens: r.serverOutputTokens } : {}),
       ...(r.clientOutputTokens !== undefined ? { client_output_tokens: r.clientOutputTokens } : {}),
+      ...(r.serverInputTokens !== undefined ? { server_input_tokens: r.serverInputTokens } : {}),
       ...(r.chunkTokens !== undefined ? { chunk_tokens: r.chunkTokens } : {}),
       ...(r.chunkNs ? { chunk_timestamps: r.chunkNs } : {}),
     },

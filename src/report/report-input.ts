@@ -2,6 +2,8 @@ import type { DatasetMetadata } from "../dataset/types.ts";
 import type { MachineInfo } from "../engine/machine.ts";
 import type { EngineInfo } from "../engine/types.ts";
 import type { LoadSummary } from "../load/run-load.ts";
+import type { GpuMetricsReport } from "../metrics/gpu-telemetry.ts";
+import type { ServerMetricsReport } from "../metrics/server-telemetry.ts";
 import type { BenchmarkStatistics } from "../metrics/statistics.ts";
 
 export type { MachineInfo };
@@ -23,6 +25,10 @@ export interface ReportInput {
   load?: LoadSummary | undefined;
   /** `--request_log` path as the JSON records it (relative to the JSON's folder when it sits under it). */
   requestLog?: string | undefined;
+  /** `--server_metrics`: the server's own telemetry over the run. */
+  serverMetrics?: ServerMetricsReport | undefined;
+  /** `--gpu_metrics` (or automatic on CUDA): power, energy, utilization, memory, clocks. */
+  gpuMetrics?: GpuMetricsReport | undefined;
 }
 
 /** tp × pp, trtllm-bench's world_size. */

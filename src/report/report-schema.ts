@@ -5,6 +5,7 @@
  * Adding a key to the report means adding it here too, then regenerating the schema file.
  */
 import { z } from "zod";
+import { gpuMetricsSchema, serverMetricsSchema } from "./telemetry-schema.ts";
 
 const num = z.number();
 const nullableNum = z.number().nullable();
@@ -214,6 +215,16 @@ const llmBenchSchema = z.strictObject({
     })
     .optional()
     .describe("HTTP backends: output tokens per server usage and per client tokenizer."),
+  input_token_counts: z
+    .strictObject({
+      server_counted_requests: num,
+      server_input_tokens: num,
+      dataset_input_tokens: num.describe("Σ dataset ISL over the requests the server counted."),
+      server_minus_dataset_tokens: num,
+      differing_requests: num,
+    })
+    .optional()
+    .describe("HTTP backends: input tokens per server usage (prompt_tokens) beside the dataset's."),
   chunks: z
     .strictObject({
       num_chunks: num,
@@ -223,6 +234,8 @@ const llmBenchSchema = z.strictObject({
     })
     .optional()
     .describe("Streamed chunks (HTTP backends): gaps between chunks, distinct from TPOT."),
+  server_metrics: serverMetricsSchema.optional(),
+  gpu_metrics: gpuMetricsSchema.optional(),
   request_log: z
     .string()
     .optional()

@@ -16,8 +16,9 @@ import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags
 import { intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
 import { given, withInterrupt } from "../run-support.ts";
+import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface LatencyFlags extends EngineAndDatasetFlags, OutputFlags {
+interface LatencyFlags extends EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
   concurrency: number;
   medusa_choices?: string;
   draft_engine_dir?: string;
@@ -55,6 +56,7 @@ export function registerLatency(program: Command): void {
     )
     .option("--max_draft_len <n>", "drafts verified per step (default 4)", intArg(1))
     .option("--ngram_size <n>", "--speculative ngram: longest n-gram looked up (default 3)", intArg(1));
+  addTelemetryFlags(cmd);
   addOpenAiFlags(addComputeFlags(addOutputFlags(cmd))).action(
     async (flags: LatencyFlags & OpenAiFlags, cmd: Command) => {
       const env = benchEnv(cmd);
@@ -78,6 +80,7 @@ export function registerLatency(program: Command): void {
             medusaChoices: flags.medusa_choices,
           },
           openai: openAiOptions(flags, flags.backend),
+          telemetry: telemetryOptions(flags, cmd),
           allowFailures: flags.allow_failures,
           out: (text) => process.stdout.write(text),
           progress: createProgress(),

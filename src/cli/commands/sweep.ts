@@ -8,8 +8,9 @@ import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { withInterrupt } from "../run-support.ts";
+import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface SweepFlags extends OpenAiFlags {
+interface SweepFlags extends OpenAiFlags, TelemetryFlags {
   engine_dir?: string;
   backend: string;
   extra_llm_api_options?: string;
@@ -42,8 +43,9 @@ export function listArg(one: (raw: string) => number) {
 }
 
 export function registerSweep(program: Command): void {
-  const sweep = program
-    .command("sweep")
+  const sweep = program.command("sweep");
+  addTelemetryFlags(sweep);
+  sweep
     .description(
       "Run the benchmark once per concurrency or request-rate value: a table, one JSON per point, an HTML Pareto chart.",
     )
@@ -110,6 +112,7 @@ export function registerSweep(program: Command): void {
           extraLlmApiOptions: flags.extra_llm_api_options,
           ...computeOptions(flags),
           openai,
+          telemetry: telemetryOptions(flags, cmd),
           signal,
         },
         axis,

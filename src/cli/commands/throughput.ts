@@ -16,8 +16,9 @@ import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags
 import { floatArg, intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
 import { given, withInterrupt } from "../run-support.ts";
+import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface ThroughputFlags extends OpenAiFlags, EngineAndDatasetFlags, OutputFlags {
+interface ThroughputFlags extends OpenAiFlags, EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
   max_batch_size?: number;
   max_num_tokens?: number;
   concurrency: number;
@@ -63,6 +64,7 @@ export function registerThroughput(program: Command): void {
         "max_utilization",
       ]),
     );
+  addTelemetryFlags(cmd);
   addOpenAiFlags(addComputeFlags(addOutputFlags(cmd))).action(
     async (flags: ThroughputFlags & { disable_chunked_context?: boolean }, cmd: Command) => {
       const env = benchEnv(cmd);
@@ -94,6 +96,7 @@ export function registerThroughput(program: Command): void {
           goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
           ...computeOptions(flags),
           openai: openAiOptions(flags, flags.backend),
+          telemetry: telemetryOptions(flags, cmd),
           allowFailures: flags.allow_failures,
           out: (text) => process.stdout.write(text),
           progress: createProgress(),

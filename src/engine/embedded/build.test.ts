@@ -3,6 +3,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { readGgufFileInfo } from "node-llama-cpp";
 import { ConfigError, UnsupportedError } from "../../errors.ts";
 import { setLogSink } from "../../util/log.ts";
 import { type BuildOptions, buildEngine } from "./build.ts";
@@ -158,6 +159,16 @@ describe("buildEngine (real build, llm-bench/tiny-llama)", () => {
     assert.equal(cfg.llm_bench.kv_cache_type, "q8_0");
     assert.equal(cfg.llm_bench.gguf_bytes, (await stat(join(dir, cfg.llm_bench.gguf_file))).size);
     assert.equal(cfg.llm_bench.model_config["hidden_size"], 256);
+    // The GGUF records the model's context length (max_position_embeddings), not the dataset's 256, so that
+    // llama-server loads it without --override-kv; the run's limits live in config.json.
+    const gguf = await readGgufFileInfo(join(dir, cfg.llm_bench.gguf_file), {
+      logWarnings: false,
+      readTensorInfo: false,
+    });
+    assert.equal(
+      (gguf.metadata as unknown as { llama: Record<string, unknown> }).llama["context_length"],
+      4096,
+    );
     assert.ok(
       Math.abs(cfg.llm_bench.gguf_bytes - result.plan.plannedGgufBytes) / cfg.llm_bench.gguf_bytes < 0.05,
     );

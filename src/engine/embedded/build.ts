@@ -251,7 +251,7 @@ async function planBuild(
     planned = plannedGgufBytes(
       modelConfig,
       quant.weightType,
-      maxSeqLen,
+      modelConfig.maxPositionEmbeddings,
       paramCount,
       await fileSize(tokenizer?.files.tokenizerJson),
       opts.dryRun === true,
@@ -380,7 +380,9 @@ export async function buildEngine(opts: BuildOptions): Promise<BuildResult> {
         tokenizerConfigPath: tokenizer.files.tokenizerConfig,
         weightType: plan.quant.weightType,
         source: w.kind === "dummy" ? { kind: "dummy", seed: w.seed } : { kind: "safetensors", dir: w.dir },
-        contextLength: plan.maxSeqLen,
+        // The model's own context length, as llama.cpp's converters write it: any llama.cpp-based server (llama-server
+        // caps its slots at this key) can load the engine; the embedded runtime sizes its contexts from the run.
+        contextLength: plan.modelConfig.maxPositionEmbeddings,
         outPath: join(tmp, ggufFile),
         onProgress: progressPrinter("Writing GGUF"),
       });

@@ -16,6 +16,7 @@ import type {
   TokenSink,
 } from "../types.ts";
 import {
+  contextCells,
   type GpuChoice,
   type GreedySampling,
   type LlamaRuntime,
@@ -123,7 +124,7 @@ export class EmbeddedEngine implements Engine {
     // The draft model runs in the target's shape: same sequences, context and KV cache type.
     const shape: LlamaRuntimeShape = {
       sequences: opts.scheduler.maxBatchSize,
-      contextSize: opts.scheduler.maxSeqLen,
+      contextSize: contextCells(opts.scheduler.maxSeqLen),
       batchSize: opts.scheduler.maxNumTokens,
       threads: opts.threads,
       gpu: opts.gpu,
@@ -141,7 +142,7 @@ export class EmbeddedEngine implements Engine {
       }
     }
     log.verbose(
-      `Embedded engine ready: ${opts.scheduler.maxBatchSize} sequences x ${opts.scheduler.maxSeqLen} KV cells, ` +
+      `Embedded engine ready: ${opts.scheduler.maxBatchSize} sequences x ${rt.context.contextSize} KV cells, ` +
         `batch ${opts.scheduler.maxNumTokens} tokens, ${opts.threads} threads, device ${rt.device}`,
     );
     return new EmbeddedEngine(rt, { ...opts.info, device: rt.compute }, opts, drafter);
@@ -155,6 +156,11 @@ export class EmbeddedEngine implements Engine {
 
   get device(): string {
     return this.rt.device;
+  }
+
+  /** KV cells of each sequence in the llama.cpp context (from the run's max sequence length). */
+  get contextCells(): number {
+    return this.rt.context.contextSize;
   }
 
   generate(request: GenerationRequest, sink?: TokenSink, signal?: AbortSignal): Promise<GenerationResult> {

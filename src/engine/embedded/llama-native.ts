@@ -54,7 +54,7 @@ export interface LlamaRuntime {
 export interface LlamaRuntimeShape {
   /** llama.cpp sequences: the most requests that can hold KV cells at once. */
   sequences: number;
-  /** KV cells of each sequence (max ISL+OSL). */
+  /** KV cells of each sequence: the run's max ISL+OSL, padded (contextCells), never the GGUF's context length. */
   contextSize: number;
   /** Max tokens per llama_decode call (max_num_tokens). */
   batchSize: number;
@@ -164,6 +164,16 @@ export class GreedySampling {
 
 /** llama.cpp's compile-time limit on sequences per context (LLAMA_MAX_SEQ). */
 export const LLAMA_MAX_SEQUENCES = 256;
+
+/**
+ * KV cells llama.cpp gives each sequence for a run of `maxSeqLen` tokens: node-llama-cpp pads a context below the
+ * model's trained length up to a multiple of 256 (`contextSizePad`, from llama.cpp's GGML_PAD of n_ctx), and the
+ * GGUF's context length is the model's own, so the padding applies. The KV budget is planned on these cells.
+ */
+export const LLAMA_CONTEXT_PAD = 256;
+export function contextCells(maxSeqLen: number): number {
+  return Math.ceil(maxSeqLen / LLAMA_CONTEXT_PAD) * LLAMA_CONTEXT_PAD;
+}
 
 /** Node-llama-cpp's version, for the report. */
 export async function nodeLlamaCppVersion(): Promise<string> {

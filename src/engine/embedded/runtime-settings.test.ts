@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UsageError } from "../../errors.ts";
+import { contextCells } from "./llama-native.ts";
 import {
   defaultThreads,
   kvBytesPerToken,
@@ -58,6 +59,22 @@ describe("resolveRuntimeSettings", () => {
     const capped = resolveRuntimeSettings({ ...base, kvMaxTokens: 600 });
     assert.equal(capped.scheduler.maxBatchSize, 2);
     assert.equal(capped.scheduler.kvCacheTokens, 512);
+  });
+
+  it("plans the KV budget on llama.cpp's padded cells per sequence (multiples of 256)", () => {
+    // max_seq_len 300 takes 512 cells per sequence: 0.5 * 1 MiB / 512 B = 1024 tokens -> 2 sequences, not 3.
+    const r = resolveRuntimeSettings({
+      ...base,
+      engine: { ...base.engine, maxSeqLen: 512 },
+      dataset: { maxSequenceLength: 300, maxIsl: 200 },
+      kvFraction: 0.5,
+      freeMemoryBytes: 2 ** 20,
+      kvBytesPerToken: 512,
+    });
+    assert.equal(r.scheduler.maxSeqLen, 300);
+    assert.equal(r.scheduler.maxBatchSize, 2);
+    assert.match(r.notes[0]!, /holds 2 sequences of 512 cells/);
+    assert.deepEqual([contextCells(1), contextCells(256), contextCells(257)], [256, 256, 512]);
   });
 
   it("refuses a run the engine was not built for", () => {

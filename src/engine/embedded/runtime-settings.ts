@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from "node:os";
 import { UsageError } from "../../errors.ts";
-import { LLAMA_MAX_SEQUENCES } from "./llama-native.ts";
+import { contextCells, LLAMA_MAX_SEQUENCES } from "./llama-native.ts";
 import type { SchedulerConfig, SchedulerPolicy } from "./scheduler.ts";
 
 export interface RuntimeInputs {
@@ -63,18 +63,19 @@ export function resolveRuntimeSettings(i: RuntimeInputs): RuntimeSettings {
   }
   let kvTokens = Math.floor((i.kvFraction * i.freeMemoryBytes) / i.kvBytesPerToken);
   if (i.kvMaxTokens !== undefined && i.kvMaxTokens < kvTokens) kvTokens = i.kvMaxTokens;
-  if (kvTokens < maxSeqLen) {
+  // llama.cpp gives each sequence its own fixed KV region of max_seq_len cells (padded: contextCells), so the
+  // budget also bounds the number of sequences that can be allocated at all.
+  const cells = contextCells(maxSeqLen);
+  if (kvTokens < cells) {
     throw new UsageError(
       `the KV cache budget (${kvTokens} tokens from ${(i.kvFraction * 100).toFixed(0)}% of free memory) cannot hold one ` +
-        `request of max_seq_len ${maxSeqLen}. Raise --kv_cache_free_gpu_mem_fraction or shorten the requests.`,
+        `request of max_seq_len ${maxSeqLen} (${cells} KV cells). Raise --kv_cache_free_gpu_mem_fraction or shorten the requests.`,
     );
   }
-  // llama.cpp gives each sequence its own fixed KV region of max_seq_len cells, so the budget also bounds the
-  // number of sequences that can be allocated at all.
-  const sequencesThatFit = Math.floor(kvTokens / maxSeqLen);
+  const sequencesThatFit = Math.floor(kvTokens / cells);
   if (sequencesThatFit < maxBatchSize) {
     notes.push(
-      `KV cache budget of ${kvTokens} tokens holds ${sequencesThatFit} sequences of ${maxSeqLen} cells: max batch size lowered from ${maxBatchSize}.`,
+      `KV cache budget of ${kvTokens} tokens holds ${sequencesThatFit} sequences of ${cells} cells: max batch size lowered from ${maxBatchSize}.`,
     );
     maxBatchSize = sequencesThatFit;
   }

@@ -278,8 +278,10 @@ describe("probe: token-id prompts and extensions", () => {
       const engine = await engineFor(url);
       await engine.generate({ id: "1", inputIds: Int32Array.from([5, 6, 7]), maxTokens: 3, streaming: true });
       await engine.stop();
-      assert.equal(bodies.length, 2); // one probe, one request
-      const b = bodies[1]!;
+      assert.equal(bodies.length, 3); // the probe, the length probe, one request
+      assert.deepEqual(bodies[1]!["logit_bias"], { "128009": 100 });
+      assert.equal(bodies[1]!["min_tokens"], 4);
+      const b = bodies[2]!;
       assert.deepEqual(b["prompt"], [5, 6, 7]);
       assert.equal(b["max_tokens"], 3);
       assert.equal(b["ignore_eos"], true);
@@ -309,10 +311,10 @@ describe("probe: token-id prompts and extensions", () => {
       });
       await engine.stop();
       assert.equal(engine.capabilities.tokenIdPrompts, false);
-      // probes: ids+ext (400), ids (400), text+ext (ok); then the two requests
-      assert.equal(bodies.length, 5);
-      assert.equal(bodies[3]!["prompt"], "exact text");
-      assert.equal(bodies[4]!["prompt"], "Hello world");
+      // probes: ids+ext (400), ids (400), text+ext (ok), the length probe; then the two requests
+      assert.equal(bodies.length, 6);
+      assert.equal(bodies[4]!["prompt"], "exact text");
+      assert.equal(bodies[5]!["prompt"], "Hello world");
       assert.ok(logs.some((l) => /token-id prompt .* refused \(HTTP 400: prompt must be a string\)/.test(l)));
       assert.ok(logs.some((l) => /does not take token-id prompts/.test(l)));
     });

@@ -190,6 +190,7 @@ export class OpenAiEngine implements Engine {
       ...firstByte,
     };
     if (acc.serverTokens !== undefined) result.serverOutputTokens = acc.serverTokens;
+    if (acc.serverPromptTokens !== undefined) result.serverInputTokens = acc.serverPromptTokens;
     if (perChunk) result.chunkTokenCounts = perChunk;
     // Ids sent with the chunks are counted as received; re-tokenizing text is the fallback (and does not
     // round-trip for every output, e.g. a dummy-weight model's).

@@ -12,6 +12,7 @@ import {
   FINISH,
   IDS,
   NUM,
+  PROMPT_USAGE,
   REASONING,
   REASONING_CONTENT,
   resetEvent,
@@ -59,6 +60,7 @@ const RX_SLOT: Record<Slot, string> = {
   [FINISH]: RX_STRING_OR_NULL,
   [IDS]: String.raw`(null|\[[ \t\r\n]*(?:${RX_NUMBER}(?:[ \t\r\n]*,[ \t\r\n]*${RX_NUMBER})*)?[ \t\r\n]*\])`,
   [USAGE]: `(${RX_NUMBER}|null)`,
+  [PROMPT_USAGE]: `(${RX_NUMBER}|null)`,
   [STR]: String.raw`"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"`,
 };
 
@@ -112,6 +114,9 @@ function readSlots(m: RegExpExecArray, kinds: Slot[], out: ScannedEvent): void {
     switch (kinds[k]) {
       case USAGE:
         out.usage = lit === "null" ? undefined : Number(lit);
+        break;
+      case PROMPT_USAGE:
+        out.promptUsage = lit === "null" ? undefined : Number(lit);
         break;
       case IDS:
         readIds(lit, out);

@@ -1,7 +1,7 @@
 /**
  * The strict one-pass reader behind event-scan.ts: it walks an event's JSON once, validating everything as
- * JSON.parse would, and picks choices[0]'s text (or delta), finish_reason, token_ids and usage.completion_tokens
- * out of it without building an object tree. It answers false on anything it does not read with certainty: an
+ * JSON.parse would, and picks choices[0]'s text (or delta), finish_reason, token_ids, usage.completion_tokens and
+ * usage.prompt_tokens out of it without building an object tree. It answers false on anything it does not read with certainty: an
  * `error` field, repeated keys it reads, unexpected types, nesting deeper than 64. While it walks it can note
  * where every value that may change lies (slots), which event-scan.ts turns into a layout.
  */
@@ -19,6 +19,8 @@ export const IDS = 6;
 export const USAGE = 7;
 /** Any other string value (ids, model names, timestamps as text): validated, not read, free to change. */
 export const STR = 8;
+/** usage.prompt_tokens: the input tokens as the server counted them. */
+export const PROMPT_USAGE = 9;
 
 export class ScannedEvent {
   /** Layouts this stream has learned: past MAX_LEARNS the stream's events change shape too often to pay off. */
@@ -31,6 +33,8 @@ export class ScannedEvent {
   reasoning: string | undefined;
   finishReason: string | undefined;
   usage: number | undefined;
+  /** usage.prompt_tokens, when the event has it. */
+  promptUsage: number | undefined;
   hasIds = false;
   readonly ids: number[] = [];
 }
@@ -200,15 +204,16 @@ function slot(kind: Slot, out: ScannedEvent): boolean {
     case NUM:
       ok = num() !== undefined;
       break;
-    case USAGE: {
-      if (lit("null")) {
-        out.usage = undefined;
-        ok = true;
-      } else {
-        const n = num();
-        out.usage = n;
+    case USAGE:
+    case PROMPT_USAGE: {
+      let n: number | undefined;
+      if (lit("null")) ok = true;
+      else {
+        n = num();
         ok = n !== undefined;
       }
+      if (kind === USAGE) out.usage = n;
+      else out.promptUsage = n;
       break;
     }
     case IDS:
@@ -300,12 +305,13 @@ function choices(chat: boolean, out: ScannedEvent): boolean {
 
 function usage(out: ScannedEvent): boolean {
   if (lit("null")) return true;
-  let seen = false;
+  let seen = 0;
   return members((k) => {
-    if (k !== "completion_tokens") return skip(2);
-    if (seen) return false;
-    seen = true;
-    return slot(USAGE, out);
+    const bit = k === "completion_tokens" ? 1 : k === "prompt_tokens" ? 2 : 0;
+    if (bit === 0) return skip(2);
+    if (seen & bit) return false;
+    seen |= bit;
+    return slot(bit === 1 ? USAGE : PROMPT_USAGE, out);
   });
 }
 
@@ -361,6 +367,7 @@ export function resetEvent(out: ScannedEvent): void {
   out.reasoning = undefined;
   out.finishReason = undefined;
   out.usage = undefined;
+  out.promptUsage = undefined;
   out.hasIds = false;
 }
 

@@ -82,7 +82,8 @@ describe("runBenchmark --backend openai", () => {
       assert.match(text, /Server − client tokens \(requests differing\): +0 \(0 of 3\)/);
       assert.match(text, /\[ChunkGap\] AVERAGE/);
       // Every request carried the token ids, the forced length and the streaming options.
-      const sent = srv.bodies.slice(1);
+      // After the probe and the length probe.
+      const sent = srv.bodies.slice(2);
       assert.deepEqual(
         sent.map((b) => b["prompt"]),
         [

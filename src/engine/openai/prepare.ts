@@ -70,10 +70,14 @@ export const prepareOpenai: BackendFactory = async (opts): Promise<PreparedBacke
         }
         const version = (await conn.getJson("/version", true)) as { version?: unknown } | undefined;
         const probeIds = tokenizer.encode("Hello", { addSpecialTokens: false }).slice(0, 1);
+        const probeText = probeIds.length > 0 ? tokenizer.decode(probeIds) : "Hello";
         const features = await probeServer(conn, {
           model: served,
           probeIds: probeIds.length > 0 ? probeIds : [0],
-          probeText: probeIds.length > 0 ? tokenizer.decode(probeIds) : "Hello",
+          probeText,
+          probeTextTokens: tokenizer.encode(probeText).length,
+          eosId: tokenizer.eosTokenId,
+          countText: (text) => tokenizer.encode(text, { addSpecialTokens: false }).length,
         });
         log.info(
           `OpenAI backend: ${conn.url}, model '${served}', ${features.tokenIdPrompts && o.endpoint === "completions" ? "token-id" : "text"} prompts, ` +

@@ -7,6 +7,7 @@
 import { EngineError } from "../../errors.ts";
 import { log } from "../../util/log.ts";
 import type { OpenAiConnection } from "./connection.ts";
+import { inspectProbe, logBehaviour, probeLengths, type ServerBehaviour } from "./probe-behaviour.ts";
 import { requestBody, type WireFeatures } from "./request-body.ts";
 import { errorMessage } from "./stream.ts";
 
@@ -15,14 +16,22 @@ export interface ProbeInput {
   /** A 1-token prompt as ids and as text. */
   probeIds: readonly number[];
   probeText: string;
+  /** probeText's length as the dataset counts a prompt (special tokens included). */
+  probeTextTokens: number;
+  /** The tokenizer's EOS id, for the length probe (probe-behaviour.ts). */
+  eosId?: number | undefined;
+  /** Counts the tokens of returned text (the client tokenizer). */
+  countText: (text: string) => number;
 }
 
 export interface ProbeOutcome extends WireFeatures {
   /** Why a more capable shape was refused (server messages), for logs and tests. */
   notes: string[];
+  /** What the server really did with the accepted shape (probe-behaviour.ts). */
+  behaviour: ServerBehaviour;
 }
 
-type Attempt = { ok: true } | { ok: false; status: number; message: string };
+type Attempt = { ok: true; text: string } | { ok: false; status: number; message: string };
 
 async function attempt(conn: OpenAiConnection, body: string): Promise<Attempt> {
   let res: { status: number; text: string };
@@ -37,7 +46,7 @@ async function attempt(conn: OpenAiConnection, body: string): Promise<Attempt> {
     throw new EngineError(`cannot reach ${conn.url}: ${conn.redact((err as Error).message)}`, { cause: err });
   }
   const text = res.text;
-  if (res.status < 300) return { ok: true };
+  if (res.status < 300) return { ok: true, text };
   let message = text.replace(/\s+/g, " ").trim().slice(0, 200);
   try {
     const j = JSON.parse(text) as { error?: unknown; detail?: unknown; message?: unknown };
@@ -76,7 +85,25 @@ export async function probeServer(conn: OpenAiConnection, input: ProbeInput): Pr
     const r = await attempt(conn, body);
     if (r.ok) {
       reportFallbacks(shape, chat, notes);
-      return { ...shape, notes };
+      const check = {
+        chat,
+        extensions: shape.extensions,
+        tokenIds: shape.tokenIdPrompts && !chat,
+        probeBody: r.text,
+        expectedPromptTokens: shape.tokenIdPrompts && !chat ? input.probeIds.length : input.probeTextTokens,
+        body,
+        eosId: input.eosId,
+        countText: input.countText,
+      };
+      const behaviour = inspectProbe(check);
+      let lengthNote: string | undefined;
+      if (shape.extensions) {
+        const l = await probeLengths(conn, check);
+        behaviour.lengthsHonoured = l.honoured;
+        lengthNote = l.note;
+      }
+      logBehaviour(behaviour, lengthNote);
+      return { ...shape, notes, behaviour };
     }
     if (r.status >= 500 || r.status === 401 || r.status === 403 || r.status === 404) {
       throw new EngineError(`${conn.url} answered HTTP ${r.status} to a 1-token probe: ${r.message}`);

@@ -67,6 +67,8 @@ export class StreamAccumulator {
   firstNs: number | undefined;
   /** Cumulative `usage.completion_tokens` last seen. */
   serverTokens: number | undefined;
+  /** `usage.prompt_tokens` last seen: the input tokens as the server counted them. */
+  serverPromptTokens: number | undefined;
   finishReason: string | undefined;
   /** Output ids the server sent with its chunks (`token_ids`), when it sent them for every content chunk. */
   readonly ids: number[] = [];
@@ -94,6 +96,7 @@ export class StreamAccumulator {
 
   private take(e: ScannedEvent, timeNs: number): void {
     if (e.finishReason !== undefined) this.finishReason = e.finishReason;
+    if (e.promptUsage !== undefined) this.serverPromptTokens = e.promptUsage;
     if (e.hasChoice && this.idsComplete) {
       if (e.hasIds) this.addIds(e.ids);
       else if (e.text.length > 0) this.idsComplete = false;
@@ -137,7 +140,11 @@ export class StreamAccumulator {
       this.take(e, timeNs);
       return;
     }
-    let msg: { choices?: unknown; usage?: { completion_tokens?: unknown } | null; error?: unknown };
+    let msg: {
+      choices?: unknown;
+      usage?: { completion_tokens?: unknown; prompt_tokens?: unknown } | null;
+      error?: unknown;
+    };
     try {
       msg = JSON.parse(data);
     } catch {
@@ -159,6 +166,8 @@ export class StreamAccumulator {
       if (typeof choice.finish_reason === "string") this.finishReason = choice.finish_reason;
     }
     const usage = msg.usage?.completion_tokens;
+    const prompt = msg.usage?.prompt_tokens;
+    if (typeof prompt === "number") this.serverPromptTokens = prompt;
     if (choice && this.idsComplete) {
       const ids = choice.token_ids;
       if (Array.isArray(ids)) this.addIds(ids);
@@ -183,7 +192,10 @@ export class StreamAccumulator {
       delta = usage - (this.serverTokens ?? 0);
       this.serverTokens = usage;
     }
-    if (!hasChoice || (text.length === 0 && !(delta !== undefined && delta > 0))) return;
+    // An event without text is an output chunk only when its usage grows a per-chunk count (continuous usage).
+    // After chunks that carried no usage, a first count is the request's total in its final usage event
+    // (llama.cpp sends it with an empty choice), not new output.
+    if (!hasChoice || (text.length === 0 && !(delta !== undefined && delta > 0 && this.continuous))) return;
     this.textChars += text.length;
     if (this.textChars > this.limits.textChars) {
       this.tooLarge(`more than ${this.limits.textChars} characters of output text`);

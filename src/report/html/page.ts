@@ -15,6 +15,7 @@ import {
 } from "./charts.ts";
 import type { RunData } from "./run-data.ts";
 import type { ParetoPoint } from "./series.ts";
+import { hasTelemetry, TELEMETRY_ROWS, telemetryCharts } from "./telemetry-charts.ts";
 
 export interface HtmlReportInput {
   title: string;
@@ -107,10 +108,14 @@ const ROWS: Row[] = [
 
 function summaryTable(runs: readonly RunData[]): string {
   const head = runs.map((r) => `<th>${escapeHtml(r.name)}</th>`).join("");
-  const body = ROWS.map(
-    ([label, value]) =>
-      `<tr><th scope="row">${label}</th>${runs.map((r) => `<td>${value(r.report)}</td>`).join("")}</tr>`,
-  ).join("\n");
+  // Telemetry rows only when some run has telemetry: other pages keep their table.
+  const rows = hasTelemetry(runs) ? [...ROWS.slice(0, -1), ...TELEMETRY_ROWS, ROWS.at(-1)!] : ROWS;
+  const body = rows
+    .map(
+      ([label, value]) =>
+        `<tr><th scope="row">${label}</th>${runs.map((r) => `<td>${value(r.report)}</td>`).join("")}</tr>`,
+    )
+    .join("\n");
   return `<table class="summary"><thead><tr><th></th>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
 }
 
@@ -187,6 +192,12 @@ export function buildHtmlReport(input: HtmlReportInput): string {
             }),
           )
           .join("\n"),
+    );
+  }
+  const tele = telemetryCharts(runs);
+  if (tele.length > 0) {
+    sections.push(
+      `<h2>Server and GPU telemetry</h2>\n<div class="grid">${tele.map(([id, o]) => figure(id, o, HALF)).join("\n")}</div>`,
     );
   }
   const missing = runs.filter((r) => r.requests === undefined).map((r) => escapeHtml(r.name));
