@@ -296,7 +296,7 @@ describe("serve: long prompts are refused before costly work", { timeout: 30_000
   });
 });
 
-describe("serve: one long word with the real Llama-3 tokenizer", { timeout: 60_000 }, () => {
+describe("serve: one long word with the real Llama-3 tokenizer", { timeout: 120_000 }, () => {
   let s: RunningServer;
   before(async () => {
     const b = bundledTokenizerFor("llm-bench/tiny-llama")!;

@@ -44,7 +44,7 @@ async function waitFor(what: () => boolean, label: string, timeoutMs = 60_000): 
   }
 }
 
-describe("tiny real engine", { timeout: 300_000 }, () => {
+describe("tiny real engine", { timeout: 600_000 }, () => {
   let dir: string;
   let engineDir: string;
   before(async () => {
