@@ -183,15 +183,20 @@ describe("serve: bodies that are too large, malformed or cut short", { timeout: 
     await healthy(s.url);
   });
 
-  it("malformed HTTP gets a 400 in OpenAI's shape and a closed connection", async () => {
-    const r = await raw(s.port);
-    try {
-      r.socket.write("NOT HTTP AT ALL\r\n\r\n");
-      await within(r.closed, 5000, "the connection to close");
-      assert.match(r.received(), /^HTTP\/1\.1 400 /);
-      assert.equal(jsonOf(r.received()).error.type, "invalid_request_error");
-    } finally {
-      r.socket.destroy();
+  it("malformed HTTP (400) and oversized headers (431) are answered in OpenAI's shape, then closed", async () => {
+    for (const [request, status] of [
+      ["NOT HTTP AT ALL\r\n\r\n", 400],
+      [`GET /health HTTP/1.1\r\nhost: x\r\nx-big: ${"h".repeat(20_000)}\r\n\r\n`, 431],
+    ] as const) {
+      const r = await raw(s.port);
+      try {
+        r.socket.write(request);
+        await within(r.closed, 5000, "the connection to close");
+        assert.match(r.received(), new RegExp(`^HTTP/1\\.1 ${status} `));
+        assert.equal(jsonOf(r.received()).error.type, "invalid_request_error");
+      } finally {
+        r.socket.destroy();
+      }
     }
     await healthy(s.url);
   });
