@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { ConfigError } from "../errors.ts";
 import { log } from "../util/log.ts";
+import { charsPerToken } from "./token-bound.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** Overrides for tokenizers whose shipped config does not match the model (e.g. a base model's EOS). */
@@ -23,6 +24,7 @@ interface LoadedFiles {
   totalVocabSize: number;
   specialIds: ReadonlySet<number>;
   config: Record<string, unknown>;
+  maxCharsPerToken: number | undefined;
 }
 
 /** Loading the 9 MB Llama-3 file costs about a second, so each file pair is parsed once per process. */
@@ -113,8 +115,21 @@ async function loadFiles(jsonPath: string, configPath: string | undefined): Prom
   } catch (err) {
     throw new ConfigError(`unsupported tokenizer: ${(err as Error).message}`, jsonPath, { cause: err });
   }
-  log.debug(`Loaded tokenizer ${jsonPath} in ${(performance.now() - started).toFixed(0)} ms`);
-  return { hf, vocabSize: base.size, totalVocabSize: allIds.size, specialIds, config };
+  const perToken = charsPerToken(json, config);
+  log.debug(
+    `Loaded tokenizer ${jsonPath} in ${(performance.now() - started).toFixed(0)} ms; ` +
+      ("bound" in perToken
+        ? `one token covers at most ${perToken.bound} characters`
+        : `no bound on characters per token (${perToken.none})`),
+  );
+  return {
+    hf,
+    vocabSize: base.size,
+    totalVocabSize: allIds.size,
+    specialIds,
+    config,
+    maxCharsPerToken: "bound" in perToken ? perToken.bound : undefined,
+  };
 }
 
 /** tokenizer_config.json stores special tokens as plain strings or as `{content: ...}` objects. */
@@ -133,6 +148,7 @@ class HfBackedTokenizer implements Tokenizer {
   readonly bosTokenId: number | undefined;
   readonly eosTokenId: number | undefined;
   readonly specialIds: ReadonlySet<number>;
+  readonly maxCharsPerToken: number | undefined;
   readonly files: { tokenizerJson: string; tokenizerConfig: string | undefined };
   private readonly hf: HfTokenizer;
 
@@ -147,6 +163,7 @@ class HfBackedTokenizer implements Tokenizer {
     this.vocabSize = loaded.vocabSize;
     this.totalVocabSize = loaded.totalVocabSize;
     this.specialIds = loaded.specialIds;
+    this.maxCharsPerToken = loaded.maxCharsPerToken;
     this.files = { tokenizerJson: jsonPath, tokenizerConfig: configPath };
     this.bosTokenId = this.idOf(tokenContent(loaded.config.bos_token));
     this.eosTokenId = this.idOf(eosOverride ?? tokenContent(loaded.config.eos_token));

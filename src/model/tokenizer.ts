@@ -10,6 +10,12 @@ export interface Tokenizer {
   readonly eosTokenId: number | undefined;
   /** Ids of all special (added, `special: true`) tokens. */
   readonly specialIds: ReadonlySet<number>;
+  /**
+   * The most UTF-16 code units of prompt text one token can stand for, when the tokenizer's pipeline provably
+   * keeps all text (`token-bound.ts`): a text of n code units then has at least ceil(n / maxCharsPerToken)
+   * tokens. Undefined when no such bound holds.
+   */
+  readonly maxCharsPerToken?: number | undefined;
   /** Paths of the files this tokenizer was loaded from (copied into engine directories). */
   readonly files: { tokenizerJson: string; tokenizerConfig: string | undefined };
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -43,7 +44,7 @@ async function waitFor(what: () => boolean, label: string, timeoutMs = 60_000): 
   }
 }
 
-describe("tiny real engine", () => {
+describe("tiny real engine", { timeout: 600_000 }, () => {
   let dir: string;
   let engineDir: string;
   before(async () => {
@@ -113,6 +114,48 @@ describe("tiny real engine", () => {
     }
     assert.equal(await p.exited, 0, p.stderr());
     assert.match(p.stderr(), /Server stopped/);
+  });
+
+  it("serve --request_timeout cuts a slow client off with 408; a one-word 8 MB prompt is refused at once", async () => {
+    const p = run(["serve", "--engine_dir", engineDir, "--port", "0", "--request_timeout", "1"]);
+    try {
+      await waitFor(() => /listening on (http:\S+)/.test(p.stdout()), "the listening line");
+      const url = /listening on (http:\S+)/.exec(p.stdout())![1]!;
+      // A body dribbled a byte every 200 ms: the default (30 s) would keep it far longer than this wait.
+      const socket = connect(Number(new URL(url).port), "127.0.0.1");
+      let received = "";
+      socket.on("data", (b: Buffer) => {
+        received += b.toString();
+      });
+      socket.on("error", () => {});
+      const closed = new Promise<void>((r) => socket.on("close", () => r()));
+      socket.write("POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{");
+      const drip = setInterval(() => socket.write(" "), 200);
+      try {
+        await waitFor(() => socket.destroyed || received !== "", "the slow client to be cut off", 10_000);
+        await closed;
+      } finally {
+        clearInterval(drip);
+        socket.destroy();
+      }
+      assert.match(received, /^HTTP\/1\.1 408 /);
+      assert.match(received, /"code":"request_timeout"/);
+
+      // The engine takes 255 tokens, and a Llama-3 token is at most 128 characters.
+      const res = await fetch(`${url}/v1/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ prompt: "a".repeat(8_000_000), max_tokens: 1 }),
+      });
+      assert.equal(res.status, 400);
+      const body = (await res.json()) as Json;
+      assert.equal(body.error.code, "context_length_exceeded");
+      assert.match(body.error.message, /8000000 characters/);
+      assert.equal((await fetch(`${url}/health`)).status, 200);
+    } finally {
+      p.child.kill("SIGTERM");
+    }
+    assert.equal(await p.exited, 0, p.stderr());
   });
 
   it("throughput: SIGINT stops issuing, cancels in-flight requests, writes a partial report, exits 130", async () => {

@@ -44,6 +44,7 @@ async function serve(engine: FakeEngine, over: Partial<ServerOptions> = {}): Pro
     host: "127.0.0.1",
     port: 0,
     maxBodyBytes: 4096,
+    encoder: { encode: async (text) => fakeTokenizer.encode(text, { addSpecialTokens: true }) },
     ...over,
   });
 }

@@ -1,13 +1,21 @@
 /**
  * Validation of `/v1/completions` and `/v1/chat/completions` bodies into one generation spec. Every refusal is
  * a 400 (404 for an unknown model) in OpenAI's error shape naming the offending field in `param`.
+ *
+ * The cheap checks come first and tokenizing last, so a bad request costs little. A text prompt is refused
+ * by its character count alone when that already proves it has too many tokens (`token-bound.ts`); the rest
+ * are tokenized by a `PromptEncoder` (in the server, a worker thread under a time limit). The same code runs on
+ * the event loop for small bodies and in that thread for large ones (`request-worker-thread.ts`).
  */
-import type { Tokenizer } from "../model/tokenizer.ts";
+import { minTokensFor } from "../model/token-bound.ts";
 import { renderChatPrompt } from "./chat-prompt.ts";
 import { badRequest, HttpError } from "./openai-error.ts";
+import { type PromptEncoder, TokenizeError, tokenizeHttpError } from "./prompt-encoder.ts";
 
 export interface ValidationContext {
-  tokenizer: Tokenizer;
+  encoder: PromptEncoder;
+  /** The tokenizer's `maxCharsPerToken`: undefined when a prompt's length in characters proves nothing. */
+  maxCharsPerToken: number | undefined;
   /** Ids must be below this. */
   vocabSize: number;
   servedModelName: string;
@@ -96,11 +104,14 @@ function tokenIds(v: unknown[], ctx: ValidationContext, param: string): number[]
   return ids;
 }
 
+/** A prompt as sent: token ids (not yet checked) or text to tokenize. */
+type PromptSource = { ids: unknown[] } | { text: string };
+
 /** A string, an array of token ids, or a one-element batch of either. Larger batches are refused. */
-function completionPrompt(prompt: unknown, ctx: ValidationContext): number[] {
+function completionPrompt(prompt: unknown): PromptSource {
   if (typeof prompt === "string") {
     if (prompt === "") throw badRequest("'prompt' must not be empty.", "prompt");
-    return ctx.tokenizer.encode(prompt, { addSpecialTokens: true });
+    return { text: prompt };
   }
   if (!Array.isArray(prompt)) {
     throw badRequest(
@@ -109,7 +120,7 @@ function completionPrompt(prompt: unknown, ctx: ValidationContext): number[] {
     );
   }
   if (prompt.length === 0) throw badRequest("'prompt' must not be empty.", "prompt");
-  if (typeof prompt[0] === "number") return tokenIds(prompt, ctx, "prompt");
+  if (typeof prompt[0] === "number") return { ids: prompt };
   if (prompt.length > 1) {
     throw badRequest(
       `Batched prompts (${prompt.length} in one request) are not supported: send one prompt per request.`,
@@ -121,7 +132,7 @@ function completionPrompt(prompt: unknown, ctx: ValidationContext): number[] {
     typeof only === "string" ||
     (Array.isArray(only) && (only.length === 0 || typeof only[0] === "number"))
   ) {
-    return completionPrompt(only, ctx);
+    return completionPrompt(only);
   }
   throw badRequest(
     "'prompt' must be a string, an array of token ids, or a one-element array of either.",
@@ -129,7 +140,7 @@ function completionPrompt(prompt: unknown, ctx: ValidationContext): number[] {
   );
 }
 
-function chatPrompt(messages: unknown, ctx: ValidationContext): number[] {
+function chatPrompt(messages: unknown): PromptSource {
   if (!Array.isArray(messages) || messages.length === 0) {
     throw badRequest("'messages' must be a non-empty array.", "messages");
   }
@@ -153,14 +164,57 @@ function chatPrompt(messages: unknown, ctx: ValidationContext): number[] {
     } else throw badRequest(`messages[${i}].content must be a string or an array of text parts.`, "messages");
     return { role: m["role"], content: text };
   });
-  return ctx.tokenizer.encode(renderChatPrompt(parsed), { addSpecialTokens: true });
+  return { text: renderChatPrompt(parsed) };
 }
 
-export function parseGenerationBody(
+function tooManyTokens(ctx: ValidationContext, param: string, what: string): HttpError {
+  return badRequest(
+    `The prompt has ${what}; this engine takes at most ${Math.min(ctx.maxInputLen, ctx.maxSeqLen - 1)} ` +
+      `(max input length ${ctx.maxInputLen}, max sequence length ${ctx.maxSeqLen}).`,
+    param,
+    "context_length_exceeded",
+  );
+}
+
+/**
+ * The prompt's ids, refused before any costly work when it cannot fit: a long id array by its length, a
+ * text by its character count when the tokenizer bounds characters per token.
+ */
+async function promptIds(
+  source: PromptSource,
+  ctx: ValidationContext,
+  param: string,
+  signal: AbortSignal | undefined,
+): Promise<number[]> {
+  const limit = Math.min(ctx.maxInputLen, ctx.maxSeqLen - 1);
+  let ids: number[];
+  if ("ids" in source) {
+    if (source.ids.length > limit) throw tooManyTokens(ctx, param, `${source.ids.length} tokens`);
+    ids = tokenIds(source.ids, ctx, param);
+  } else {
+    const chars = source.text.length;
+    if (ctx.maxCharsPerToken !== undefined) {
+      const least = minTokensFor(chars, ctx.maxCharsPerToken);
+      if (least > limit) throw tooManyTokens(ctx, param, `${chars} characters, so at least ${least} tokens`);
+    }
+    try {
+      ids = await ctx.encoder.encode(source.text, signal);
+    } catch (err) {
+      throw err instanceof TokenizeError
+        ? tokenizeHttpError(err, `The prompt has ${chars} characters`, param)
+        : err;
+    }
+  }
+  if (ids.length > limit) throw tooManyTokens(ctx, param, `${ids.length} tokens`);
+  return ids;
+}
+
+export async function parseGenerationBody(
   body: unknown,
   kind: "completion" | "chat",
   ctx: ValidationContext,
-): GenerationSpec {
+  signal?: AbortSignal,
+): Promise<GenerationSpec> {
   if (!isObject(body)) throw badRequest("The request body must be a JSON object.");
   const model = body["model"];
   if (present(model)) {
@@ -177,33 +231,12 @@ export function parseGenerationBody(
   }
   refuseUnsupported(body);
   if (kind === "completion" && !present(body["prompt"])) throw badRequest("'prompt' is required.", "prompt");
-  const promptIds =
-    kind === "completion" ? completionPrompt(body["prompt"], ctx) : chatPrompt(body["messages"], ctx);
-  const p = promptIds.length;
-  if (p > ctx.maxInputLen || p >= ctx.maxSeqLen) {
-    throw badRequest(
-      `The prompt has ${p} tokens; this engine takes at most ${Math.min(ctx.maxInputLen, ctx.maxSeqLen - 1)} ` +
-        `(max input length ${ctx.maxInputLen}, max sequence length ${ctx.maxSeqLen}).`,
-      kind === "completion" ? "prompt" : "messages",
-      "context_length_exceeded",
-    );
-  }
+  const source = kind === "completion" ? completionPrompt(body["prompt"]) : chatPrompt(body["messages"]);
+  const promptParam = kind === "completion" ? "prompt" : "messages";
   const maxKey =
     kind === "chat" && present(body["max_completion_tokens"]) ? "max_completion_tokens" : "max_tokens";
   const requested = optionalInt(body, maxKey, 1);
-  const maxTokens = requested ?? ctx.maxSeqLen - p;
-  if (maxTokens + p > ctx.maxSeqLen) {
-    throw badRequest(
-      `This engine's maximum sequence length is ${ctx.maxSeqLen} tokens, but ${maxTokens + p} were requested ` +
-        `(${p} in the prompt, ${maxTokens} in the completion). Reduce the prompt or ${maxKey}.`,
-      maxKey,
-      "context_length_exceeded",
-    );
-  }
   const minTokens = optionalInt(body, "min_tokens", 0) ?? 0;
-  if (minTokens > maxTokens) {
-    throw badRequest(`min_tokens (${minTokens}) must not exceed ${maxKey} (${maxTokens}).`, "min_tokens");
-  }
   const stream = optionalBool(body, "stream");
   const so = body["stream_options"];
   let includeUsage = false;
@@ -214,15 +247,32 @@ export function parseGenerationBody(
     includeUsage = optionalBool(so, "include_usage");
     continuousUsage = optionalBool(so, "continuous_usage_stats");
   }
+  const ignoreEos = optionalBool(body, "ignore_eos");
+  const returnPromptIds = optionalBool(body, "return_token_ids");
+
+  const ids = await promptIds(source, ctx, promptParam, signal);
+  const p = ids.length;
+  const maxTokens = requested ?? ctx.maxSeqLen - p;
+  if (maxTokens + p > ctx.maxSeqLen) {
+    throw badRequest(
+      `This engine's maximum sequence length is ${ctx.maxSeqLen} tokens, but ${maxTokens + p} were requested ` +
+        `(${p} in the prompt, ${maxTokens} in the completion). Reduce the prompt or ${maxKey}.`,
+      maxKey,
+      "context_length_exceeded",
+    );
+  }
+  if (minTokens > maxTokens) {
+    throw badRequest(`min_tokens (${minTokens}) must not exceed ${maxKey} (${maxTokens}).`, "min_tokens");
+  }
   return {
     kind,
-    promptIds,
+    promptIds: ids,
     maxTokens,
     minTokens,
-    exact: optionalBool(body, "ignore_eos") || minTokens >= maxTokens,
+    exact: ignoreEos || minTokens >= maxTokens,
     stream,
     includeUsage,
     continuousUsage,
-    returnPromptIds: optionalBool(body, "return_token_ids"),
+    returnPromptIds,
   };
 }

@@ -8,8 +8,8 @@ import type { DatasetMetadata, PercentileStats } from "../../dataset/types.ts";
 import type { RuntimeKnobs } from "../../engine/backend.ts";
 import { readEngineConfig } from "../../engine/embedded/engine-dir.ts";
 import { prepareEmbedded } from "../../engine/embedded/prepare.ts";
-import { UsageError } from "../../errors.ts";
-import { DEFAULT_MAX_BODY_BYTES, startServer } from "../../server/server.ts";
+import { BenchError, UsageError } from "../../errors.ts";
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, startServer } from "../../server/server.ts";
 import { log } from "../../util/log.ts";
 import { addComputeFlags, type ComputeFlags, computeOptions } from "../benchmark-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
@@ -28,6 +28,7 @@ interface ServeFlags {
   enable_chunked_context?: boolean;
   disable_chunked_context?: boolean;
   max_body_bytes: number;
+  request_timeout: number;
   grace_period: number;
 }
 
@@ -99,6 +100,12 @@ export function registerServe(program: Command): void {
       DEFAULT_MAX_BODY_BYTES,
     )
     .option(
+      "--request_timeout <s>",
+      "seconds a client has to send a whole request, headers and body (408 after; 0: no limit)",
+      floatArg(0, 86_400),
+      DEFAULT_REQUEST_TIMEOUT_MS / 1000,
+    )
+    .option(
       "--grace_period <s>",
       "on SIGINT/SIGTERM, seconds to let requests in flight finish",
       floatArg(0),
@@ -159,9 +166,13 @@ export function registerServe(program: Command): void {
         port: flags.port,
         apiKey: flags.api_key ?? process.env["LLM_BENCH_API_KEY"],
         maxBodyBytes: flags.max_body_bytes,
+        // 0 means no limit to node:http, so a positive value never rounds down to it.
+        requestTimeoutMs:
+          flags.request_timeout === 0 ? 0 : Math.max(1, Math.round(flags.request_timeout * 1000)),
       });
     } catch (err) {
       await engine.stop();
+      if (err instanceof BenchError) throw err;
       throw new UsageError(`cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}`);
     }
     process.stdout.write(
@@ -179,10 +190,16 @@ export function registerServe(program: Command): void {
         server
           .shutdown(flags.grace_period * 1000)
           .then(() => engine.stop())
-          .then(() => {
+          .then(
+            () => log.info("Server stopped."),
+            (err: unknown) => {
+              log.error(`Shutdown failed: ${(err as Error).message}`);
+              process.exitCode = 1;
+            },
+          )
+          .finally(() => {
             process.off("SIGINT", onSignal);
             process.off("SIGTERM", onSignal);
-            log.info("Server stopped.");
             resolve();
           });
       };
