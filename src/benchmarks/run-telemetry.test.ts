@@ -5,7 +5,7 @@ import { installFakeNvidiaSmi } from "../../test/fixtures/fake-nvidia-smi.ts";
 import type { Engine } from "../engine/types.ts";
 import { UsageError } from "../errors.ts";
 import { setLogSink } from "../util/log.ts";
-import { RunTelemetry, serverMetricsTarget } from "./run-telemetry.ts";
+import { RunTelemetry, serverMetricsTarget, visibleGpuList } from "./run-telemetry.ts";
 
 let fake: Awaited<ReturnType<typeof installFakeNvidiaSmi>>;
 const savedPath = process.env["PATH"];
@@ -70,5 +70,14 @@ describe("RunTelemetry", { timeout: 20_000 }, () => {
     });
     assert.throws(() => serverMetricsTarget({ intervalS: 1 }, undefined), UsageError);
     assert.throws(() => serverMetricsTarget({ url: "nope", intervalS: 1 }, undefined), /is not a URL/);
+  });
+});
+
+describe("GPU selection for telemetry", { timeout: 5_000 }, () => {
+  test("CUDA_VISIBLE_DEVICES becomes nvidia-smi's -i list, up to the first empty entry", () => {
+    assert.equal(visibleGpuList(undefined), undefined);
+    assert.equal(visibleGpuList(""), undefined);
+    assert.equal(visibleGpuList("1, 0"), "1,0");
+    assert.equal(visibleGpuList("GPU-aaaa,,2"), "GPU-aaaa");
   });
 });

@@ -74,6 +74,18 @@ export async function checkTelemetry(
   }
 }
 
+/** CUDA_VISIBLE_DEVICES as nvidia-smi's `-i` list (indexes or UUIDs, up to the first empty entry), else undefined. */
+export function visibleGpuList(cudaVisible: string | undefined): string | undefined {
+  if (cudaVisible === undefined) return undefined;
+  const ids: string[] = [];
+  for (const raw of cudaVisible.split(",")) {
+    const id = raw.trim();
+    if (id === "") break;
+    ids.push(id);
+  }
+  return ids.length > 0 ? ids.join(",") : undefined;
+}
+
 export interface CollectedTelemetry {
   server?: ServerScrapes | undefined;
   gpu?: GpuSamples | undefined;
@@ -104,7 +116,8 @@ export class RunTelemetry {
     if (explicit || auto) {
       try {
         sampler = await GpuSampler.start({
-          gpus: typeof g === "string" ? g : undefined,
+          // Without an explicit list, the GPUs this process can use: nvidia-smi ignores CUDA_VISIBLE_DEVICES.
+          gpus: typeof g === "string" ? g : visibleGpuList(process.env.CUDA_VISIBLE_DEVICES),
           bin: opts?.nvidiaSmi,
         });
       } catch (err) {
