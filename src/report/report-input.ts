@@ -1,6 +1,7 @@
 import type { DatasetMetadata } from "../dataset/types.ts";
 import type { EngineInfo } from "../engine/types.ts";
 import type { LoadSummary } from "../load/run-load.ts";
+import type { Acceptance017 } from "../metrics/acceptance-017.ts";
 import type { BenchmarkStatistics } from "../metrics/statistics.ts";
 
 /** The host the benchmark ran on (trtllm-bench's MACHINE DETAILS: first GPU name, memory, memory clock). */
@@ -29,6 +30,8 @@ export interface ReportInput {
   load?: LoadSummary | undefined;
   /** `--request_log` path as the JSON records it (relative to the JSON's folder when it sits under it). */
   requestLog?: string | undefined;
+  /** `--compat 0.17` latency report: its acceptance rate and breakdown (src/metrics/acceptance-017.ts). */
+  acceptance017?: Acceptance017 | undefined;
 }
 
 /** tp × pp, trtllm-bench's world_size. */
