@@ -311,7 +311,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     const decode = (ids: readonly number[]) => tokenizer.decode(ids);
     if (opts.requestLog) await writeRequestLog(opts.requestLog, records);
     if (opts.reportJson) await writeReportJson(opts.reportJson, report);
-    if (opts.requestJson) await writeRequestJson(opts.requestJson, records, decode);
+    if (opts.requestJson) await writeRequestJson(opts.requestJson, records, decode, opts.compat);
     if (opts.outputJson) await writeOutputJson(opts.outputJson, records, decode);
     await iterLog?.close();
     result = { stats, report, records };
