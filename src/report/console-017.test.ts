@@ -6,24 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { computeDatasetMetadata } from "../dataset/stats.ts";
 import type { EngineInfo } from "../engine/types.ts";
 import { acceptance017 } from "../metrics/acceptance-017.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { computeStatistics } from "../metrics/statistics.ts";
+import { packageRoot } from "../model/known-models.ts";
 import { formatReport017, policyDisplayName } from "./console-017.ts";
 import type { ReportInput } from "./report-input.ts";
 
-const here = dirname(fileURLToPath(import.meta.url));
-// Sources under tsx (src/report), compiled tests under dist/src/report: the fixtures stay in the checkout.
-const FIXTURES = join(
-  here,
-  here.includes(join("dist", "src")) ? "../../.." : "../..",
-  "test/fixtures/trtllm-0.17",
-);
+const FIXTURES = join(await packageRoot(), "test/fixtures/trtllm-0.17");
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), "utf8");
 
 /** Python's `str.expandtabs(8)`, how a terminal (and the docs) show the tabs. */
