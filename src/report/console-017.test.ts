@@ -32,9 +32,9 @@ function expandTabs(text: string): string {
     .join("\n");
 }
 
-/** Our "Version:" line in 0.17's words, padded to the same column. */
+/** Our "Version:" line in 0.17's words; both reach column 24 with their tabs. */
 function asTrtllm(text: string): string {
-  return text.replace(/^Version:\t\t\t/m, "TensorRT-LLM Version:\t");
+  return text.replace(/^Version:\t\t/m, "TensorRT-LLM Version:\t");
 }
 
 const trimEnds = (text: string) => text.replace(/ +$/gm, "");
@@ -156,6 +156,9 @@ describe("--compat 0.17 console report", { timeout: 10_000 }, () => {
   test("section titles keep 0.17's trailing space; labels and values are tab-separated", () => {
     const { input } = fiveRecordRun(4096);
     const out = formatReport017(input, "throughput");
+    // "Version:" stands in for "TensorRT-LLM Version:": its value starts in the same column as the others.
+    assert.match(expandTabs(out), /^Version: {16}0\.17\.0$/m);
+    assert.match(expandTabs(out), /^Model: {18}meta-llama/m);
     assert.match(out, /^= WORLD \+ RUNTIME INFORMATION \n/m);
     assert.match(out, /^= PERFORMANCE OVERVIEW \n/m);
     assert.match(out, /^= STREAMING STATISTICS \n/m);

@@ -23,7 +23,7 @@ function engineSection({ engine }: ReportInput): string {
       `${RULE}\n= ENGINE DETAILS\n${RULE}\n` +
       `Model:\t\t\t${engine.model}\n` +
       `Engine Directory:\t${engine.engineDir}\n` +
-      `Version:\t\t\t${engine.version}\n` +
+      `Version:\t\t${engine.version}\n` +
       `Dtype:\t\t\t${engine.dtype}\n` +
       `KV Cache Dtype:\t\t${engine.kvCacheDtype}\n` +
       `Quantization:\t\t${engine.quantization}\n` +
@@ -36,7 +36,7 @@ function engineSection({ engine }: ReportInput): string {
     `${RULE}\n= ${engine.backend} backend\n${RULE}\n` +
     `Model:\t\t\t${engine.model}\n` +
     `Model Path:\t\t${pyStr(engine.modelPath)}\n` +
-    `Version:\t\t\t${engine.version}\n` +
+    `Version:\t\t${engine.version}\n` +
     `Dtype:\t\t\t${engine.dtype}\n` +
     `KV Cache Dtype:\t\t${engine.kvCacheDtype}\n` +
     `Quantization:\t\t${engine.quantization}\n` +
