@@ -217,6 +217,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       : undefined,
     openai: opts.openai ? { ...opts.openai, concurrency: opts.concurrency } : undefined,
     speculative: opts.speculative,
+    compat: opts.compat,
   };
   const backend = opts.session?.backend ?? (await backendFactory(opts.backend)(backendOpts));
   if (opts.session) opts.session.backend = backend;
