@@ -3,6 +3,7 @@
  * dataset read, engine started, warmup, measured load, statistics, reports. The commands only choose defaults
  * (latency: concurrency 1, batch 1, always streaming).
  */
+import type { CompatVersion } from "../compat.ts";
 import { readDataset } from "../dataset/reader.ts";
 import type { DatasetRequest } from "../dataset/types.ts";
 import type { BackendOptions, PreparedBackend, RuntimeKnobs, StartedBackend } from "../engine/backend.ts";
@@ -17,12 +18,15 @@ import { backendFactory } from "../engine/registry.ts";
 import { BenchError, InterruptedError, UnsupportedError, UsageError } from "../errors.ts";
 import { pickWarmup, runOffline } from "../load/offline.ts";
 import { type LoadShape, runLoad } from "../load/run-load.ts";
-import { checkSloStreaming, type SloSpec } from "../metrics/goodput.ts";
+import { acceptance017 } from "../metrics/acceptance-017.ts";
+import { checkSloStreaming, formatSlo, type SloSpec } from "../metrics/goodput.ts";
 import { inputTokenWarning } from "../metrics/input-tokens.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { type BenchmarkStatistics, computeStatistics } from "../metrics/statistics.ts";
 import { type LlmApiOptions, readLlmApiOptions } from "../model/llm-api-options.ts";
-import { formatReport } from "../report/console.ts";
+import { formatReport, partialSection } from "../report/console.ts";
+import { formatReport017 } from "../report/console-017.ts";
+import { fixed } from "../report/format.ts";
 import { IterationLogWriter } from "../report/iteration-log.ts";
 import { writeOutputJson, writeReportJson, writeRequestJson } from "../report/json.ts";
 import type { ReportInput } from "../report/report-input.ts";
@@ -89,6 +93,8 @@ export interface BenchmarkOptions {
   allowFailures?: boolean | undefined;
   /** `--server_metrics`, `--gpu_metrics` (src/benchmarks/run-telemetry.ts). */
   telemetry?: TelemetryOptions | undefined;
+  /** `--compat 0.17` prints 0.17's report layout (default "latest": the newer one). */
+  compat?: CompatVersion | undefined;
   /** Reuse one engine across runs (see BenchmarkSession). */
   session?: BenchmarkSession | undefined;
   /** Where the report text goes (stdout in the CLI). */
@@ -178,6 +184,27 @@ export function runtimeKnobs(opts: BenchmarkOptions, yaml: LlmApiOptions): Runti
   return knobs;
 }
 
+/**
+ * The printed report in the layout `--compat` selects. 0.17's layout has no room for llm-bench's additions:
+ * they stay in `--report_json`, except what must not go unseen (an interrupted run, goodput asked for).
+ */
+function consoleReport(
+  report: ReportInput,
+  records: readonly RequestRecord[],
+  opts: BenchmarkOptions,
+): string {
+  if (opts.compat !== "0.17") return formatReport(report);
+  const kind = opts.name === "latency" ? "latency" : "throughput";
+  if (kind === "latency") report.acceptance017 = acceptance017(records);
+  const g = report.stats.goodput;
+  if (g) {
+    log.info(
+      `Goodput [${formatSlo(g.slo)}]: ${fixed(g.goodput)} req/sec (${g.goodRequests} of ${g.totalRequests} requests meet the SLOs).`,
+    );
+  }
+  return (partialSection(report) ?? "") + formatReport017(report, kind);
+}
+
 export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkResult> {
   if (opts.goodput) checkSloStreaming(opts.goodput, opts.streaming);
   if (opts.requestLog) requestLogFormat(opts.requestLog);
@@ -202,6 +229,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       : undefined,
     openai: opts.openai ? { ...opts.openai, concurrency: opts.concurrency } : undefined,
     speculative: opts.speculative,
+    compat: opts.compat,
   };
   const backend = opts.session?.backend ?? (await backendFactory(opts.backend)(backendOpts));
   if (opts.session) opts.session.backend = backend;
@@ -322,11 +350,11 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       ...telemetryReports(collected, records),
     };
     if (opts.requestLog) report.requestLog = requestLogRef(opts.requestLog, opts.reportJson);
-    opts.out(formatReport(report));
+    opts.out(consoleReport(report, records, opts));
     const decode = (ids: readonly number[]) => tokenizer.decode(ids);
     if (opts.requestLog) await writeRequestLog(opts.requestLog, records);
     if (opts.reportJson) await writeReportJson(opts.reportJson, report);
-    if (opts.requestJson) await writeRequestJson(opts.requestJson, records, decode);
+    if (opts.requestJson) await writeRequestJson(opts.requestJson, records, decode, opts.compat);
     if (opts.outputJson) await writeOutputJson(opts.outputJson, records, decode);
     await iterLog?.close();
     result = { stats, report, records };

@@ -112,5 +112,6 @@ export function sharedRunOptions(env: BenchEnv, flags: SharedRunFlags) {
     numRequests: flags.num_requests,
     warmup: flags.warmup,
     eosId: flags.eos_id,
+    compat: env.compat,
   };
 }

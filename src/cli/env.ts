@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { CompatVersion } from "../compat.ts";
 import { UsageError } from "../errors.ts";
 import type { LogLevel } from "../util/log.ts";
 
@@ -9,6 +10,8 @@ export interface BenchEnv {
   workspace: string;
   logLevel: LogLevel;
   revision: string | undefined;
+  /** `--compat`: the trtllm-bench release whose heuristic, report layout and dataset file are reproduced. */
+  compat: CompatVersion;
 }
 
 /** Reads the root program's options from inside a subcommand action. */
@@ -21,6 +24,7 @@ export function benchEnv(cmd: Command): BenchEnv {
     workspace: string;
     log_level: LogLevel;
     revision?: string;
+    compat: CompatVersion;
   }>();
   if (!o.model)
     throw new UsageError("missing required global option '--model <name>' (give it before the subcommand)");
@@ -30,5 +34,6 @@ export function benchEnv(cmd: Command): BenchEnv {
     workspace: o.workspace,
     logLevel: o.log_level,
     revision: o.revision,
+    compat: o.compat,
   };
 }

@@ -18,3 +18,13 @@ export function floatArg(min = -Infinity, max = Infinity) {
     return v;
   };
 }
+
+/**
+ * Any integer, as Python's click `type=int` takes it: a number while it is safe, a bigint beyond (seeds).
+ */
+export function bigIntArg(raw: string): number | bigint {
+  const t = raw.trim();
+  if (!/^[-+]?\d+$/.test(t)) throw new InvalidArgumentError(`'${raw}' is not an integer.`);
+  const v = BigInt(t);
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}

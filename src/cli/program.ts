@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { COMPAT_VERSIONS, DEFAULT_COMPAT } from "../compat.ts";
 import { LOG_LEVELS } from "../util/log.ts";
 import { registerBuild } from "./commands/build.ts";
 import { registerLatency } from "./commands/latency.ts";
@@ -20,6 +21,14 @@ export function createProgram(): Command {
     .option("-w, --workspace <dir>", "directory for intermediate files and built engines", "/tmp")
     .addOption(new Option("--log_level <level>", "logging level").choices(LOG_LEVELS).default("info"))
     .option("--revision <rev>", "Hugging Face revision (branch, tag or commit) for downloads")
+    .addOption(
+      new Option(
+        "--compat <version>",
+        "trtllm-bench release to reproduce: heuristic, console report, dataset file (docs/reports.md)",
+      )
+        .choices(COMPAT_VERSIONS)
+        .default(DEFAULT_COMPAT),
+    )
     // Set before the subcommands are added so they inherit it: usage errors throw instead of exiting.
     .exitOverride();
   registerPrepareDataset(program);

@@ -59,14 +59,27 @@ function digitCount(v: number): number {
   return v < 1000000000 ? 9 : 10;
 }
 
-/** `id,` for each id, straight into the chunk; returns the new position. Ids are non-negative int32. */
-function writeIdList(buf: Uint8Array, pos: number, ids: Int32Array, len: number): number {
+const SPACE = 0x20;
+
+/**
+ * `id,` for each id (`id, ` when `spaced`, Python's default `json.dumps` separator), straight into the chunk;
+ * returns the new position. Ids are non-negative int32.
+ */
+export function writeIdList(
+  buf: Uint8Array,
+  pos: number,
+  ids: Int32Array,
+  len: number,
+  spaced = false,
+): number {
   let p = pos;
+  const sep = spaced ? 2 : 1;
   for (let i = 0; i < len; i++) {
     let v = ids[i]!;
     const digits = digitCount(v);
     let q = p + digits;
     buf[q] = COMMA;
+    if (spaced) buf[q + 1] = SPACE;
     while (v >= 100) {
       const r = v % 100;
       v = (v - r) / 100;
@@ -80,31 +93,45 @@ function writeIdList(buf: Uint8Array, pos: number, ids: Int32Array, len: number)
     } else {
       buf[q - 1] = 48 + v;
     }
-    p += digits + 1;
+    p += digits + sep;
   }
   return p;
 }
 
+/** Every generated length, known before the first request is written (the 0.17 document's metadata needs them). */
+export interface DatasetLengths {
+  isl: ArrayLike<number>;
+  osl: ArrayLike<number>;
+}
+
+/**
+ * What generators write requests through: JSONL lines (this class), or 0.17's `{metadata, samples}` document
+ * (`WorkloadDocumentWriter`). `index` is the request's position (the JSONL `task_id`); `loraTaskId` the LoRA
+ * task id it carries (-1: none), which only the document records.
+ */
 export class JsonlWriter {
-  private chunk: Buffer;
-  private pos = 0;
+  protected chunk: Buffer;
+  protected pos = 0;
   lines = 0;
   bytes = 0;
 
   constructor(
-    private readonly sink: ChunkSink,
-    private readonly chunkBytes = CHUNK_BYTES,
+    protected readonly sink: ChunkSink,
+    protected readonly chunkBytes = CHUNK_BYTES,
   ) {
     this.chunk = Buffer.allocUnsafe(chunkBytes);
   }
 
-  private async ensure(room: number): Promise<void> {
+  /** Called once by every generator before its first request. JSONL needs nothing up front. */
+  async begin(_lengths: DatasetLengths): Promise<void> {}
+
+  protected async ensure(room: number): Promise<void> {
     if (this.chunkBytes - this.pos >= room && this.chunk.length - this.pos >= room) return;
     await this.flush();
     if (this.chunk.length < room) this.chunk = Buffer.allocUnsafe(room);
   }
 
-  private ascii(s: string): void {
+  protected ascii(s: string): void {
     this.pos += this.chunk.write(s, this.pos, "latin1");
   }
 
@@ -115,6 +142,7 @@ export class JsonlWriter {
     len: number,
     outputTokens: number,
     lora?: LoraRequest,
+    _loraTaskId = -1,
   ): Promise<void> {
     const tail = `"output_tokens":${outputTokens}${lora ? loraJson(lora) : ""}}\n`;
     await this.ensure(64 + len * 11 + Buffer.byteLength(tail));
@@ -132,7 +160,13 @@ export class JsonlWriter {
   }
 
   /** `{"task_id":i,"prompt":"...","output_tokens":n[,"lora_request":{...}]}` */
-  async writePrompt(taskId: number, prompt: string, outputTokens: number, lora?: LoraRequest): Promise<void> {
+  async writePrompt(
+    taskId: number,
+    prompt: string,
+    outputTokens: number,
+    lora?: LoraRequest,
+    _loraTaskId = -1,
+  ): Promise<void> {
     const line = `{"task_id":${taskId},"prompt":${JSON.stringify(prompt)},"output_tokens":${outputTokens}${lora ? loraJson(lora) : ""}}\n`;
     const size = Buffer.byteLength(line);
     await this.ensure(size);

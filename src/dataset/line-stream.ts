@@ -20,8 +20,18 @@ export async function* readLineBatches(
   path: string,
   opts: { chunkBytes?: number } = {},
 ): AsyncGenerator<LineBatch, void, undefined> {
-  const input: Readable =
-    path === "-" ? process.stdin : createReadStream(path, { highWaterMark: opts.chunkBytes ?? 1 << 20 });
+  yield* lineBatchesOf(openInput(path, opts.chunkBytes));
+}
+
+/** The file's bytes, or stdin for "-". */
+export function openInput(path: string, chunkBytes = 1 << 20): Readable {
+  return path === "-" ? process.stdin : createReadStream(path, { highWaterMark: chunkBytes });
+}
+
+/** `readLineBatches` over any byte stream (a file's, or one whose first chunks were already read). */
+export async function* lineBatchesOf(
+  input: AsyncIterable<Buffer | string>,
+): AsyncGenerator<LineBatch, void, undefined> {
   // Pieces of a line that spans chunks; joined once when its newline arrives, so a huge line costs O(size).
   let pending: Buffer[] = [];
   let lineNo = 1;
@@ -35,7 +45,7 @@ export async function* readLineBatches(
     }
     return text;
   };
-  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+  for await (const chunk of input) {
     const buf = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     const lines: string[] = [];
     const batchStart = lineNo;

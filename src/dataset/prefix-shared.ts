@@ -8,8 +8,20 @@ import { UsageError } from "../errors.ts";
 import { log } from "../util/log.ts";
 import type { GenerateContext, GenerateResult, PromptMode } from "./prepare.ts";
 import { PythonRandom } from "./rng/python-random.ts";
-import { eosIdsOf, normDistLengths, sampleTokenIds, scrubEos } from "./synthetic.ts";
+import {
+  checkCount,
+  eosIdsOf,
+  legacySeed,
+  MAX_INPUT_TOKENS,
+  MAX_OUTPUT_TOKENS,
+  normDistLengths,
+  sampleTokenIds,
+  scrubEos,
+} from "./synthetic.ts";
 import { type TextPrefix, TextPromptBuilder } from "./text-prompts.ts";
+
+/** Prefix tokens held at once (4 bytes each). */
+export const MAX_PREFIX_TOKENS = 2 ** 26;
 
 export const PREFIX_ORDERS = ["grouped", "interleaved", "random"] as const;
 export type PrefixOrder = (typeof PREFIX_ORDERS)[number];
@@ -33,7 +45,7 @@ export function groupOrder(
   numGroups: number,
   perGroup: number,
   order: PrefixOrder,
-  seed: number,
+  seed: number | bigint,
 ): Int32Array {
   const n = numGroups * perGroup;
   const out = new Int32Array(n);
@@ -64,12 +76,33 @@ export async function generatePrefixShared(
   positive("--prefix-len", spec.prefixLen);
   if (spec.suffixStdev < 0 || spec.outputStdev < 0)
     throw new UsageError("--suffix-stdev/--output-stdev must be ≥ 0");
-  const { tokenizer, writer, seed } = ctx;
+  const n = spec.numGroups * spec.promptsPerGroup;
+  checkCount(n, "--num-groups × --prompts-per-group");
+  if (spec.prefixLen >= MAX_INPUT_TOKENS) {
+    throw new UsageError(
+      `--prefix-len ${spec.prefixLen}: prompts are at most ${MAX_INPUT_TOKENS} tokens, suffix included`,
+    );
+  }
+  // Every prefix is held while the prompts are written.
+  if (spec.numGroups * spec.prefixLen > MAX_PREFIX_TOKENS) {
+    throw new UsageError(
+      `--num-groups × --prefix-len = ${spec.numGroups * spec.prefixLen} tokens; llm-bench holds at most ${MAX_PREFIX_TOKENS} prefix tokens`,
+    );
+  }
+  const { tokenizer, writer } = ctx;
+  const seed = legacySeed(ctx.seed, "prefix-shared");
   const vocab = tokenizer.vocabSize;
   const eos = eosIdsOf(tokenizer);
-  const n = spec.numGroups * spec.promptsPerGroup;
-  const suffixLens = normDistLengths(spec.suffixMean, spec.suffixStdev, n, seed);
-  const osl = normDistLengths(spec.outputMean, spec.outputStdev, n, seed);
+  const suffixLens = normDistLengths(spec.suffixMean, spec.suffixStdev, n, seed, {
+    max: MAX_INPUT_TOKENS - spec.prefixLen,
+    what: "suffix tokens",
+    options: "--suffix-mean/--suffix-stdev",
+  });
+  const osl = normDistLengths(spec.outputMean, spec.outputStdev, n, seed, {
+    max: MAX_OUTPUT_TOKENS,
+    what: "output tokens",
+    options: "--output-mean/--output-stdev",
+  });
   const groups = groupOrder(spec.numGroups, spec.promptsPerGroup, spec.order, seed);
 
   const rng = new PythonRandom(seed);
@@ -97,22 +130,23 @@ export async function generatePrefixShared(
   const plan = ctx.lora;
   const maxSuffix = suffixLens.reduce((a, b) => Math.max(a, b), 1);
   const ids = new Int32Array(P + maxSuffix);
-  const isl = new Int32Array(n);
+  const isl = suffixLens.map((s) => P + s);
+  await writer.begin({ isl, osl });
   for (let i = 0; i < n; i++) {
     const g = groups[i]!;
     const s = suffixLens[i]!;
     const suffix = ids.subarray(P, P + s);
     sampleTokenIds(rng, s, vocab, suffix);
     scrubEos(suffix, s, eos, vocab);
-    isl[i] = P + s;
-    const lora = plan.loraFor(plan.drawTaskId(taskRng));
+    const taskId = plan.drawTaskId(taskRng);
+    const lora = plan.loraFor(taskId);
     if (text) {
       const prefix = textPrefixes[g]!;
-      await writer.writePrompt(i, prefix.text + text.build(suffix, s, prefix), osl[i]!, lora);
+      await writer.writePrompt(i, prefix.text + text.build(suffix, s, prefix), osl[i]!, lora, taskId);
       if ((i & 63) === 63) await ctx.yieldNow();
     } else {
       ids.set(prefixes[g]!, 0);
-      await writer.writeIds(i, ids, P + s, osl[i]!, lora);
+      await writer.writeIds(i, ids, P + s, osl[i]!, lora, taskId);
     }
   }
   log.info(

@@ -5,6 +5,7 @@
 
 import type { Writable } from "node:stream";
 import { setImmediate as tick } from "node:timers/promises";
+import { UsageError } from "../errors.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import { nowNs } from "../util/clock.ts";
 import { log } from "../util/log.ts";
@@ -12,9 +13,10 @@ import { type ChunkSink, fileSink, JsonlWriter, streamSink } from "./jsonl-write
 import { generatePrefixShared, type PrefixSharedSpec } from "./prefix-shared.ts";
 import { generateRealDataset, type RealDatasetSpec } from "./real-dataset.ts";
 import { computeDatasetMetadata } from "./stats.ts";
-import { generateSynthetic, LoraPlan, type NormDistSpec, type UnifDistSpec } from "./synthetic.ts";
+import { generateSynthetic, LoraPlan, type NormDistSpec, type Seed, type UnifDistSpec } from "./synthetic.ts";
 import type { TextPromptStats } from "./text-prompts.ts";
 import type { DatasetMetadata, PercentileStats } from "./types.ts";
+import { WorkloadDocumentWriter, workloadMetadata } from "./workload-document.ts";
 
 /** "ids": `input_ids` lines (trtllm-bench's format). "text": `prompt` lines whose re-encoding has exactly the sampled length. */
 export type PromptMode = "ids" | "text";
@@ -28,19 +30,26 @@ export interface TaskIdOptions {
   randTaskId: [number, number] | undefined;
   /** LoRA adapter root; without it task ids only produce a warning. */
   loraDir: string | undefined;
+  /** The 0.17 document records every request's task id (gptManagerBenchmark's LoRA task), LoRA dir or not. */
+  recordTaskIds?: boolean;
 }
 
 export interface PrepareDatasetOptions {
   tokenizer: Tokenizer;
   workload: WorkloadSpec;
-  /** JSONL file written atomically (default `preprocessed_dataset.json`); ignored with `stdout`. */
+  /** File written atomically (default `preprocessed_dataset.json`); ignored with `stdout`. */
   output?: string;
+  /**
+   * The file's format: "jsonl" (default; one request per line, what the benchmarks read) or "document", the
+   * `{metadata, samples}` JSON of trtllm-bench 0.17 (`--compat 0.17`). `stdout` always prints JSONL.
+   */
+  outputFormat?: "jsonl" | "document";
   /** Print the lines to stdout (or to `stream`) instead of a file. */
   stdout?: boolean;
   /** Destination used with `stdout` (default `process.stdout`). */
   stream?: Writable;
-  /** Default 420. */
-  randomSeed?: number;
+  /** Default 420. Any integer; each generator checks the range its RNG takes. */
+  randomSeed?: Seed;
   /** Default -1. */
   taskId?: number;
   randTaskId?: [number, number];
@@ -66,7 +75,7 @@ export interface PrepareDatasetSummary {
 export interface GenerateContext {
   tokenizer: Tokenizer;
   writer: JsonlWriter;
-  seed: number;
+  seed: Seed;
   lora: LoraPlan;
   /** Lets signals and timers run during long CPU-bound loops. */
   yieldNow(): Promise<void>;
@@ -113,14 +122,25 @@ function printSummary(s: PrepareDatasetSummary): void {
 export async function prepareDataset(opts: PrepareDatasetOptions): Promise<PrepareDatasetSummary> {
   const started = nowNs();
   const seed = opts.randomSeed ?? DEFAULT_SEED;
+  const document = opts.outputFormat === "document" && !opts.stdout;
+  if (document && opts.workload.promptMode === "text") {
+    throw new UsageError(
+      "--prompt-mode text: the 0.17 {metadata, samples} document holds token ids only (use --stdout for prompts)",
+    );
+  }
   const lora = new LoraPlan({
     taskId: opts.taskId ?? -1,
     randTaskId: opts.randTaskId,
     loraDir: opts.loraDir,
+    recordTaskIds: document,
   });
   const output = opts.stdout ? "-" : (opts.output ?? DEFAULT_OUTPUT);
   const sink: ChunkSink = opts.stdout ? streamSink(opts.stream ?? process.stdout) : await fileSink(output);
-  const writer = new JsonlWriter(sink);
+  const writer = document
+    ? new WorkloadDocumentWriter(sink, (lengths) =>
+        workloadMetadata(opts.workload, opts.tokenizer.vocabSize, lengths),
+      )
+    : new JsonlWriter(sink);
   let result: GenerateResult;
   try {
     result = await generate(opts.workload, {

@@ -1,8 +1,8 @@
 import { DatasetError, type DatasetIssue } from "../errors.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
-import { readLineBatches } from "./line-stream.ts";
 import { computeDatasetMetadata } from "./stats.ts";
 import type { DatasetMetadata, DatasetRequest, LoraRequest } from "./types.ts";
+import { readDatasetSource } from "./workload-document-reader.ts";
 
 export interface ReadDatasetOptions {
   /** Tokenizes `prompt` when a line has no `input_ids`; its `totalVocabSize` bounds ids unless `vocabSize` is set. */
@@ -67,22 +67,30 @@ async function* requestBatches(
     issues,
     tokenizer: opts.tokenizer,
     vocabLimit: opts.vocabSize ?? opts.tokenizer?.totalVocabSize ?? INT32_LIMIT,
+    fieldPrefix: "",
   };
   const cap = opts.numRequests && opts.numRequests > 0 ? opts.numRequests : Number.POSITIVE_INFINITY;
   let seen = 0;
   try {
-    for await (const batch of readLineBatches(path, { chunkBytes: READ_CHUNK_BYTES })) {
+    // JSONL, or trtllm-bench 0.17's {metadata, samples} document (its samples arrive as JSONL requests).
+    for await (const batch of readDatasetSource(path, { chunkBytes: READ_CHUNK_BYTES })) {
       const out: DatasetRequest[] = [];
       let full = false;
       for (let i = 0; i < batch.lines.length; i++) {
         const text = batch.lines[i]!;
-        if (isBlank(text)) continue;
+        const sample = batch.samples?.[i];
+        if (!sample && isBlank(text)) continue;
         if (seen >= cap) {
           full = true;
           break;
         }
         seen++;
-        const req = parseDatasetLine(text, batch.firstLine + i, ctx);
+        if (sample?.issue) {
+          issues.add(sample.line, sample.prefix + sample.issue.field, sample.issue.reason);
+          continue;
+        }
+        ctx.fieldPrefix = sample?.prefix ?? "";
+        const req = parseDatasetLine(text, sample?.line ?? batch.firstLine + i, ctx);
         if (req) out.push(req);
       }
       if (out.length > 0) yield out;
@@ -102,6 +110,8 @@ interface LineContext {
   issues: IssueCollector;
   tokenizer: Tokenizer | undefined;
   vocabLimit: number;
+  /** Put before field names in messages: `samples[3].` for a document's samples. */
+  fieldPrefix: string;
 }
 
 function isBlank(text: string): boolean {
@@ -114,7 +124,7 @@ function isBlank(text: string): boolean {
  * allowed, `input_ids` (alias `logits`) wins over `prompt`, ids must be integers inside the vocabulary.
  */
 function parseDatasetLine(text: string, line: number, ctx: LineContext): DatasetRequest | undefined {
-  const bad = (field: string, reason: string) => ctx.issues.add(line, field, reason);
+  const bad = (field: string, reason: string) => ctx.issues.add(line, ctx.fieldPrefix + field, reason);
   let o: unknown;
   try {
     o = JSON.parse(text);

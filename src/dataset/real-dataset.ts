@@ -12,7 +12,7 @@ import { DatasetError, type DatasetIssue, UsageError } from "../errors.ts";
 import { log } from "../util/log.ts";
 import type { GenerateContext, GenerateResult, PromptMode } from "./prepare.ts";
 import { PythonRandom } from "./rng/python-random.ts";
-import { normDistLengths } from "./synthetic.ts";
+import { legacySeed, MAX_OUTPUT_TOKENS, normDistLengths } from "./synthetic.ts";
 
 export const REAL_FORMATS = ["auto", "sharegpt", "json", "jsonl", "text"] as const;
 export type RealDatasetFormat = (typeof REAL_FORMATS)[number];
@@ -319,15 +319,21 @@ export async function generateRealDataset(
     log.warn(`Number of requests=${n} is smaller than the num-requests user set=${spec.numRequests}.`);
   }
   const osl = spec.outputLenDist
-    ? normDistLengths(spec.outputLenDist[0], spec.outputLenDist[1], n, ctx.seed)
+    ? normDistLengths(
+        spec.outputLenDist[0],
+        spec.outputLenDist[1],
+        n,
+        legacySeed(ctx.seed, "real-dataset --output-len-dist"),
+        { max: MAX_OUTPUT_TOKENS, what: "output tokens", options: "--output-len-dist" },
+      )
     : Int32Array.from(golden);
-  const isl = new Int32Array(n);
+  const isl = Int32Array.from(inputs, (ids) => ids.length);
+  await ctx.writer.begin({ isl, osl });
   for (let i = 0; i < n; i++) {
     const ids = inputs[i]!;
-    isl[i] = ids.length;
     const lora = ctx.lora.loraFor(taskIds[i]!);
-    if (spec.promptMode === "text") await ctx.writer.writePrompt(i, prompts[i]!, osl[i]!, lora);
-    else await ctx.writer.writeIds(i, ids, ids.length, osl[i]!, lora);
+    if (spec.promptMode === "text") await ctx.writer.writePrompt(i, prompts[i]!, osl[i]!, lora, taskIds[i]);
+    else await ctx.writer.writeIds(i, ids, ids.length, osl[i]!, lora, taskIds[i]);
   }
   return { isl, osl, textStats: undefined };
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fakeTokenizer } from "../../test/fixtures/datasets/fake-tokenizer.ts";
 import { runToLines } from "../../test/fixtures/datasets/run-to-lines.ts";
+import { UsageError } from "../errors.ts";
 import { memorySink } from "./jsonl-writer.ts";
 import { PythonRandom } from "./rng/python-random.ts";
 import { normDistLengths, sampleTokenIds, scrubEos, unifDistLengths } from "./synthetic.ts";
@@ -181,6 +182,40 @@ describe("token-norm-dist / token-unif-dist datasets", () => {
       }),
       /--num-requests/,
     );
+  });
+
+  it("refuses what numpy refuses, and what passes llm-bench's limits, naming the limit", async () => {
+    const norm = {
+      kind: "token-norm-dist" as const,
+      numRequests: 2,
+      inputMean: 5,
+      inputStdev: 0,
+      outputMean: 1,
+      outputStdev: 0,
+    };
+    const unif = {
+      kind: "token-unif-dist" as const,
+      numRequests: 2,
+      inputMin: 1,
+      inputMax: 5,
+      outputMin: 1,
+      outputMax: 5,
+    };
+    const cases: Array<[Parameters<typeof runToLines>[0], RegExp]> = [
+      [
+        { tokenizer: tok, workload: norm, randomSeed: 2 ** 32 },
+        /np\.random\.seed, which takes 0 ≤ seed ≤ 4294967295/,
+      ],
+      [{ tokenizer: tok, workload: norm, randomSeed: -1 }, /0 ≤ seed ≤ 4294967295/],
+      [{ tokenizer: tok, workload: unif, randomSeed: -1n }, /default_rng, which takes integers ≥ 0/],
+      [{ tokenizer: tok, workload: { ...unif, inputMax: 5_000_000_000 } }, /limit of 16777216 per request/],
+      [{ tokenizer: tok, workload: { ...unif, outputMax: 2 ** 31 } }, /limit of 2147483647 per request/],
+      [{ tokenizer: tok, workload: { ...norm, inputMean: 3e9 } }, /request 0 draws 3000000000 input tokens/],
+      [{ tokenizer: tok, workload: { ...norm, numRequests: 1e12 } }, /at most 16777216 requests/],
+    ];
+    for (const [opts, re] of cases) {
+      await assert.rejects(runToLines(opts), (e: unknown) => e instanceof UsageError && re.test(e.message));
+    }
   });
 
   it("memorySink collects chunks", async () => {

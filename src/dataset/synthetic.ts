@@ -14,16 +14,84 @@ import { PythonRandom } from "./rng/python-random.ts";
 import { TextPromptBuilder } from "./text-prompts.ts";
 import type { LoraRequest } from "./types.ts";
 
+/**
+ * llm-bench's limits on generated datasets. trtllm-bench has none: past them it runs out of memory or writes
+ * lines no reader can hold (V8 strings end near 512 MiB; a prompt of 2^24 ids is a ~120 MB line). Anything
+ * beyond them is refused with a usage error that names the limit.
+ */
+export const MAX_REQUESTS = 2 ** 24;
+export const MAX_INPUT_TOKENS = 2 ** 24;
+/** Output lengths are int32 everywhere downstream (engines' max_tokens, the OpenAI API). */
+export const MAX_OUTPUT_TOKENS = 2 ** 31 - 1;
+
+/** `--random-seed`: Python takes any integer; each generator's RNG has its own range (`legacySeed`, `pcgSeed`). */
+export type Seed = number | bigint;
+
+/** What a sampled length is, for the usage error when it passes its limit. */
+export interface LengthBound {
+  max: number;
+  /** e.g. "input tokens", "output tokens". */
+  what: string;
+  /** The options that drew it, e.g. "--input-mean/--input-stdev". */
+  options: string;
+}
+
+const ANY_LENGTH: LengthBound = { max: MAX_OUTPUT_TOKENS, what: "tokens", options: "the length options" };
+
+/** numpy's `np.random.seed(seed)` (the normal-length draws) takes 0 ≤ seed ≤ 2**32 − 1, as a usage error. */
+export function legacySeed(seed: Seed, generator: string): number {
+  if (typeof seed === "number" && Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff) return seed;
+  throw new UsageError(
+    `--random-seed ${seed}: ${generator} seeds numpy's np.random.seed, which takes 0 ≤ seed ≤ 4294967295 (2**32 - 1)`,
+  );
+}
+
+/** numpy's `default_rng(seed)` (the uniform-length draws) takes any integer ≥ 0. */
+export function pcgSeed(seed: Seed, generator: string): Seed {
+  if (seed >= 0) return seed;
+  throw new UsageError(
+    `--random-seed ${seed}: ${generator} seeds numpy's default_rng, which takes integers ≥ 0`,
+  );
+}
+
+function tooLong(i: number, v: number, bound: LengthBound): UsageError {
+  return new UsageError(
+    `request ${i} draws ${v} ${bound.what} from ${bound.options}; llm-bench generates at most ${bound.max} ${bound.what} per request`,
+  );
+}
+
 /** `get_norm_dist_lengths`: `np.random.seed(seed); normal(mean, stdev, n)`, each `max(1, ceil(x))`. */
-export function normDistLengths(mean: number, stdev: number, n: number, seed: number): Int32Array {
-  const draws = new NumpyRandomState(seed).normal(mean, stdev, n);
+export function normDistLengths(
+  mean: number,
+  stdev: number,
+  n: number,
+  seed: number,
+  bound: LengthBound = ANY_LENGTH,
+): Int32Array {
+  if (!(stdev >= 0)) throw new UsageError(`${bound.options}: the standard deviation must be ≥ 0`);
+  const rng = new NumpyRandomState(seed);
   const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.max(1, Math.ceil(draws[i]!));
+  for (let i = 0; i < n; i++) {
+    const v = Math.max(1, Math.ceil(mean + stdev * rng.gauss()));
+    if (v > bound.max) throw tooLong(i, v, bound);
+    out[i] = v;
+  }
   return out;
 }
 
 /** `get_unif_dist_lengths`: `default_rng(seed).integers(min, max + 1, n)`, both bounds inclusive. */
-export function unifDistLengths(min: number, max: number, n: number, seed: number): Int32Array {
+export function unifDistLengths(
+  min: number,
+  max: number,
+  n: number,
+  seed: Seed,
+  bound: LengthBound = ANY_LENGTH,
+): Int32Array {
+  if (max > bound.max) {
+    throw new UsageError(
+      `${bound.options}: a maximum of ${max} ${bound.what} exceeds llm-bench's limit of ${bound.max} per request`,
+    );
+  }
   return Int32Array.from(NumpyGenerator.defaultRng(seed).integers(min, max + 1, n));
 }
 
@@ -81,13 +149,13 @@ export class LoraPlan {
         `--rand-task-id: MIN (${opts.randTaskId[0]}) is larger than MAX (${opts.randTaskId[1]})`,
       );
     }
-    if (this.useTaskIds && !this.useLora) {
+    if (this.useTaskIds && !this.useLora && !opts.recordTaskIds) {
       log.warn("Task IDs require LoRA directory. Use --lora-dir or omit task IDs.");
     }
   }
   /** Random task ids only matter when they are written. */
   get needsRandomIds(): boolean {
-    return this.useLora && this.opts.randTaskId !== undefined;
+    return (this.useLora || this.opts.recordTaskIds === true) && this.opts.randTaskId !== undefined;
   }
   drawTaskId(rng: PythonRandom): number {
     const r = this.opts.randTaskId;
@@ -119,30 +187,51 @@ export interface UnifDistSpec {
   promptMode?: PromptMode;
 }
 
-function checkCount(n: number): void {
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--num-requests must be a positive integer (got ${n})`);
+/** The number of requests a generator writes: at least 1, at most MAX_REQUESTS. */
+export function checkCount(n: number, option = "--num-requests"): void {
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} must be a positive integer (got ${n})`);
+  if (n > MAX_REQUESTS) {
+    throw new UsageError(`${option} ${n}: llm-bench generates at most ${MAX_REQUESTS} requests per dataset`);
+  }
 }
 
 export function syntheticLengths(
   spec: NormDistSpec | UnifDistSpec,
-  seed: number,
+  seed: Seed,
 ): { isl: Int32Array; osl: Int32Array } {
   checkCount(spec.numRequests);
   if (spec.kind === "token-norm-dist") {
     if (spec.inputStdev < 0 || spec.outputStdev < 0)
       throw new UsageError("--input-stdev/--output-stdev must be ≥ 0");
+    const s = legacySeed(seed, "token-norm-dist");
     return {
-      isl: normDistLengths(spec.inputMean, spec.inputStdev, spec.numRequests, seed),
-      osl: normDistLengths(spec.outputMean, spec.outputStdev, spec.numRequests, seed),
+      isl: normDistLengths(spec.inputMean, spec.inputStdev, spec.numRequests, s, {
+        max: MAX_INPUT_TOKENS,
+        what: "input tokens",
+        options: "--input-mean/--input-stdev",
+      }),
+      osl: normDistLengths(spec.outputMean, spec.outputStdev, spec.numRequests, s, {
+        max: MAX_OUTPUT_TOKENS,
+        what: "output tokens",
+        options: "--output-mean/--output-stdev",
+      }),
     };
   }
   if (spec.inputMin > spec.inputMax) throw new UsageError("--input-min must not exceed --input-max");
   if (spec.outputMin > spec.outputMax) throw new UsageError("--output-min must not exceed --output-max");
   if (spec.inputMin < 1 || spec.outputMin < 1) throw new UsageError("--input-min/--output-min must be ≥ 1");
+  const s = pcgSeed(seed, "token-unif-dist");
   return {
-    isl: unifDistLengths(spec.inputMin, spec.inputMax, spec.numRequests, seed),
-    osl: unifDistLengths(spec.outputMin, spec.outputMax, spec.numRequests, seed),
+    isl: unifDistLengths(spec.inputMin, spec.inputMax, spec.numRequests, s, {
+      max: MAX_INPUT_TOKENS,
+      what: "input tokens",
+      options: "--input-max",
+    }),
+    osl: unifDistLengths(spec.outputMin, spec.outputMax, spec.numRequests, s, {
+      max: MAX_OUTPUT_TOKENS,
+      what: "output tokens",
+      options: "--output-max",
+    }),
   };
 }
 
@@ -174,16 +263,18 @@ export async function generateSynthetic(
   const rng = new PythonRandom(seed);
   const text =
     spec.promptMode === "text" ? new TextPromptBuilder(tokenizer, { seed, eosIds: eos }) : undefined;
+  await writer.begin({ isl, osl });
   for (let i = 0; i < n; i++) {
     const len = isl[i]!;
     sampleTokenIds(rng, len, vocab, buf);
     scrubEos(buf, len, eos, vocab);
-    const lora = plan.loraFor(taskIds ? taskIds[i]! : plan.opts.taskId);
+    const taskId = taskIds ? taskIds[i]! : plan.opts.taskId;
+    const lora = plan.loraFor(taskId);
     if (text) {
-      await writer.writePrompt(i, text.build(buf.subarray(0, len), len), osl[i]!, lora);
+      await writer.writePrompt(i, text.build(buf.subarray(0, len), len), osl[i]!, lora, taskId);
       if ((i & 63) === 63) await ctx.yieldNow();
     } else {
-      await writer.writeIds(i, buf, len, osl[i]!, lora);
+      await writer.writeIds(i, buf, len, osl[i]!, lora, taskId);
     }
   }
   return { isl, osl, textStats: text?.stats() };

@@ -43,7 +43,7 @@ export class TextPromptBuilder {
 
   constructor(
     private readonly tokenizer: Tokenizer,
-    opts: { seed: number; eosIds: readonly number[] },
+    opts: { seed: number | bigint; eosIds: readonly number[] },
   ) {
     this.vocab = tokenizer.vocabSize;
     this.eos = new Set(opts.eosIds);

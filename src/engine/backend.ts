@@ -3,6 +3,7 @@
  * the dataset sits in between: the tokenizer (phase 1) is needed to read the dataset, and the dataset's
  * lengths (max ISL+OSL) set the engine's runtime limits (phase 2).
  */
+import type { CompatVersion } from "../compat.ts";
 import type { DatasetMetadata } from "../dataset/types.ts";
 import type { LlmApiOptions } from "../model/llm-api-options.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
@@ -45,6 +46,8 @@ export interface BackendOptions {
   speculative?: SpeculativeConfig | undefined;
   /** `--backend openai`: the server to talk to (src/engine/openai). */
   openai?: OpenAiBackendOptions | undefined;
+  /** `--compat`: the heuristic an engine built on the fly (no engine dir) is tuned with. */
+  compat?: CompatVersion | undefined;
 }
 
 export interface StartedBackend {

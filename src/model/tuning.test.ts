@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { computeDatasetMetadata } from "../dataset/stats.ts";
 import {
   bytesPerElem,
+  datasetTargets,
   engineSizeGb,
   finetuneSetting,
   gbPerToken,
@@ -137,8 +139,65 @@ describe("byte tables", () => {
   it("tuned quantizations", () => {
     assert.equal(isTunedQuant(null), true);
     assert.equal(isTunedQuant("NVFP4"), true);
-    assert.equal(isTunedQuant("NVFP4", "A"), false);
+    assert.equal(isTunedQuant("NVFP4", "A"), true);
+    assert.equal(isTunedQuant("FP8_BLOCK_SCALES"), true);
+    assert.equal(isTunedQuant("FP8_BLOCK_SCALES", "A"), false);
     assert.equal(isTunedQuant("W8A16"), false);
+    assert.equal(isTunedQuant("W8A16", "A"), false);
+  });
+});
+
+/**
+ * 0.17 (`--compat 0.17`): figures from 0.17's tuning.py run side by side (NVFP4 tuned with version A's 2 bytes
+ * per weight and the FP8 KV cache NVFP4 forces; dataset averages rounded up). H100: NVML total 81559 MiB.
+ */
+describe("version A as 0.17 builds (NVFP4, rounded-up averages)", () => {
+  const H100_GIB = 81559 / 1024;
+  it("Llama-3.1-8B NVFP4 on one H100 at 128/128: 3866.09 requests → 4096 / 8192", () => {
+    const plan = planEngineSetting(
+      input({ version: "A", quantAlgo: "NVFP4", kvCacheQuantAlgo: "FP8", deviceMemoryGb: H100_GIB }),
+    );
+    assert.equal(plan.estimate.engineSize, 16.060522496);
+    assert.equal(plan.estimate.kvMaxRequests.toFixed(2), "3866.09");
+    assert.deepEqual([plan.maxBatchSize, plan.maxNumTokens], [4096, 8192]);
+  });
+  it("Llama-3.1-70B NVFP4 at TP8 on H100 at 2048/128: 1536 / 24576", () => {
+    const plan = planEngineSetting(
+      input({
+        version: "A",
+        geometry: { numHiddenLayers: 80, numAttentionLayers: 80, numKeyValueHeads: 8, headSize: 128 },
+        paramCount: 70553706496,
+        quantAlgo: "NVFP4",
+        kvCacheQuantAlgo: "FP8",
+        tpSize: 8,
+        targetInputLen: 2048,
+        targetOutputLen: 128,
+        deviceMemoryGb: H100_GIB,
+      }),
+    );
+    assert.equal(plan.estimate.kvMaxRequests.toFixed(2), "1419.35");
+    assert.deepEqual([plan.maxBatchSize, plan.maxNumTokens], [1536, 24576]);
+  });
+  it("fails (0.17's RuntimeError) when NVFP4 weights at 2 bytes do not fit", () => {
+    const plan = planEngineSetting(
+      input({
+        version: "A",
+        geometry: { numHiddenLayers: 126, numAttentionLayers: 126, numKeyValueHeads: 8, headSize: 128 },
+        paramCount: 405853388800,
+        quantAlgo: "NVFP4",
+        kvCacheQuantAlgo: "FP8",
+        tpSize: 4,
+        deviceMemoryGb: H100_GIB,
+      }),
+    );
+    assert.match(plan.errors[0]!, /^The model requires at least: 811\.71 GB/);
+  });
+  it("tunes for the rounded-up averages in A and the truncated ones in B", () => {
+    const md = computeDatasetMetadata("d", [1000, 1000, 1001], [1001, 1001, 1000]);
+    assert.deepEqual(datasetTargets(md, "A"), { targetInputLen: 1001, targetOutputLen: 1001 });
+    assert.deepEqual(datasetTargets(md, "B"), { targetInputLen: 1000, targetOutputLen: 1000 });
+    const whole = computeDatasetMetadata("d", [128, 128], [128, 128]);
+    assert.deepEqual(datasetTargets(whole, "A"), { targetInputLen: 128, targetOutputLen: 128 });
   });
 });
 

@@ -2,9 +2,10 @@
  * trtllm-bench's build tuning heuristic (brief §3.3–§3.5) as pure functions: how many requests fit in the KV
  * cache, and the rounding ladders that turn that into max_batch_size / max_num_tokens.
  * Version "B" (newer trtllm-bench, GiB engine size, attention layers only) is the default; version "A" (0.16/0.17,
- * decimal-billion engine size, FP8-only byte table) reproduces the 0.17 docs log. See docs/heuristic.md.
+ * decimal-billion engine size, FP8-only byte table, `--compat 0.17`) reproduces 0.17. See docs/heuristic.md.
  * Memory values are in GiB although the seed labels them "GB"; the log lines keep the seed's wording.
  */
+import type { DatasetMetadata } from "../dataset/types.ts";
 import type { ModelConfig } from "./model-config.ts";
 import type { KvQuantAlgo, QuantAlgo } from "./quantization.ts";
 
@@ -33,10 +34,30 @@ export function bytesPerElem(algo: QuantAlgo | KvQuantAlgo | null, version: Heur
   return algo === null ? 2 : (BYTES_PER_ELEM[algo] ?? 2);
 }
 
-/** Quantizations the heuristic runs for; others get the BuildConfig defaults (brief §3.6). */
+/**
+ * Quantizations the heuristic runs for; others get the BuildConfig defaults (brief §3.6). 0.17 (version A)
+ * already tuned NVFP4, with version A's byte table: 2 bytes per weight, and the FP8 KV cache NVFP4 forces.
+ */
 export function isTunedQuant(algo: QuantAlgo | null, version: HeuristicVersion = "B"): boolean {
-  if (algo === null || algo === "FP8") return true;
-  return version === "B" && (algo === "NVFP4" || algo === "FP8_BLOCK_SCALES");
+  if (algo === null || algo === "FP8" || algo === "NVFP4") return true;
+  return version === "B" && algo === "FP8_BLOCK_SCALES";
+}
+
+/**
+ * The targets `build --dataset` tunes for. 0.16/0.17 (version A) computed the dataset averages as
+ * `math.ceil(sum / len)`; newer releases truncate (`int(average)`, the dataset metadata's `avg_isl`).
+ */
+export function datasetTargets(
+  dataset: Pick<DatasetMetadata, "isl_stats" | "osl_stats" | "avg_isl" | "avg_osl">,
+  version: HeuristicVersion,
+): { targetInputLen: number; targetOutputLen: number } {
+  if (version === "A") {
+    return {
+      targetInputLen: Math.ceil(dataset.isl_stats.average),
+      targetOutputLen: Math.ceil(dataset.osl_stats.average),
+    };
+  }
+  return { targetInputLen: dataset.avg_isl, targetOutputLen: dataset.avg_osl };
 }
 
 /** The parts of a model config the KV-size formula needs. */
@@ -149,7 +170,9 @@ export function estimateKvCapacity(input: HeuristicInput): HeuristicEstimate {
   const base = input.kvCacheFraction ?? BUILD_KV_CACHE_FRACTION;
   const fraction = hybrid ? base * base : base;
   const kvCacheMemory = availableMemory * fraction;
-  const kvMaxRequests = kvCacheMemory / (perToken * seqLen + extra);
+  // Version A divides in 0.17's order (tokens first, then requests): the last bit can decide a ceil().
+  const kvMaxRequests =
+    version === "A" ? kvCacheMemory / perToken / seqLen : kvCacheMemory / (perToken * seqLen + extra);
   const kvMaxTokens = (kvCacheMemory - extra * kvMaxRequests) / perToken;
   return {
     version,

@@ -160,9 +160,8 @@ function decodingSection({ stats, decodingMode }: ReportInput): string | undefin
   );
 }
 
-/** llm-bench's additions, kept apart so the trtllm-bench sections stay comparable line by line. */
 /** An interrupted run still reports, over the requests that finished, and says so first. */
-function partialSection({ load }: ReportInput): string | undefined {
+export function partialSection({ load }: ReportInput): string | undefined {
   if (!load?.interrupted) return undefined;
   return (
     `${header("PARTIAL REPORT (interrupted)")}` +
@@ -183,6 +182,7 @@ function loadShapeLabel(load: NonNullable<ReportInput["load"]>): string {
   return parts.join(", ");
 }
 
+/** llm-bench's additions, kept apart so the trtllm-bench sections stay comparable line by line. */
 function llmBenchSection({ stats, load, streaming }: ReportInput): string {
   const t = stats.tokenAccounting;
   let out = `${header("LLM-BENCH DETAILS")}${rows(50, [

@@ -241,6 +241,38 @@ describe("per-request outputs", () => {
     assert.equal(buildRequestJson(records)[1]!["output"], null);
   });
 
+  test("per-request throughput names follow --compat: n / e2e and (n − 1) / generation time", () => {
+    // n = 5 over 1 s, first token at 0.5 s: 5 tok/s end to end, 4 / 0.5 s = 8 tok/s after the first token.
+    const r: RequestRecord = {
+      ...records[0]!,
+      numOutputTokens: 5,
+      requestedOutputTokens: 5,
+      firstTokenNs: 500 * MS,
+      endNs: 1000 * MS,
+    };
+    const latest = buildRequestJson([r])[0]!;
+    assert.equal(latest["num_total_output_tokens"], 5);
+    assert.equal(latest["output_token_throughput"], 5e-9);
+    assert.equal(latest["generation_token_throughput"], 8e-9);
+    assert.ok(!("total_token_throughput" in latest));
+    const old = buildRequestJson([r], undefined, "0.17")[0]!;
+    // 0.17's RequestRecord: the same two formulas under its own names, in its dump order.
+    assert.equal(old["num_output_tokens"], 5);
+    assert.equal(old["total_token_throughput"], 5e-9);
+    assert.equal(old["output_token_throughput"], 8e-9);
+    assert.ok(!("generation_token_throughput" in old) && !("num_total_output_tokens" in old));
+    assert.deepEqual(Object.keys(old).slice(7, 15), [
+      "num_output_tokens",
+      "num_generated_tokens",
+      "generation_time",
+      "time_to_first_token",
+      "intertoken_latency",
+      "end_to_end_latency",
+      "total_token_throughput",
+      "output_token_throughput",
+    ]);
+  });
+
   test("--output_json is sorted by numeric id", () => {
     const o = buildOutputJson(records, decode);
     assert.deepEqual(Object.entries(o), [

@@ -1,3 +1,4 @@
+import type { CompatVersion } from "../compat.ts";
 import type { PercentileStats } from "../dataset/types.ts";
 import type { MachineInfo } from "../engine/machine.ts";
 import type { LoadSummary } from "../load/run-load.ts";
@@ -232,11 +233,49 @@ function jsonId(id: string): string | number {
 }
 
 /**
- * One `--request_json` entry: trtllm-bench's `RequestRecord.model_dump()` without `tokens`, plus `output` and
- * `output_tokens`. Times are ns; `decode_iteration` is trtllm's last-iteration index (iterations − 1);
- * throughputs are tokens/ns as trtllm-bench dumps them. llm-bench's fields are under `llm_bench`.
+ * The computed fields of trtllm-bench's `RequestRecord`, in its dump order. The names changed between releases
+ * while the formulas stayed: `n / e2e` is `total_token_throughput` in 0.17 and `output_token_throughput` in the
+ * releases that write `--request_json` (~0.21 on); `(n − 1) / generation_time` is 0.17's
+ * `output_token_throughput` and later `generation_token_throughput` (docs/metrics.md).
  */
-export function requestEntry(r: RequestRecord, decode?: Decode): Record<string, unknown> {
+function computedFields(r: RequestRecord, compat: CompatVersion): Record<string, number> {
+  const m = requestMetrics(r);
+  const perE2e = m.outputTokenThroughput / NS_PER_S;
+  const perGeneration = m.generationTokenThroughput / NS_PER_S;
+  const times = {
+    num_generated_tokens: m.numGeneratedTokens,
+    generation_time: m.generationTimeNs,
+    time_to_first_token: m.ttftNs,
+    intertoken_latency: m.tpotNs,
+    end_to_end_latency: m.e2eNs,
+  };
+  if (compat === "0.17") {
+    return {
+      num_output_tokens: m.numTotalOutputTokens,
+      ...times,
+      total_token_throughput: perE2e,
+      output_token_throughput: perGeneration,
+    };
+  }
+  return {
+    num_total_output_tokens: m.numTotalOutputTokens,
+    ...times,
+    output_token_throughput: perE2e,
+    generation_token_throughput: perGeneration,
+  };
+}
+
+/**
+ * One `--request_json` entry: trtllm-bench's `RequestRecord.model_dump()` without `tokens` (field names of the
+ * `--compat` release), plus `output` and `output_tokens`. Times are ns; `decode_iteration` is trtllm's
+ * last-iteration index (iterations − 1); throughputs are tokens/ns as trtllm-bench dumps them. llm-bench's
+ * fields are under `llm_bench`.
+ */
+export function requestEntry(
+  r: RequestRecord,
+  decode?: Decode,
+  compat: CompatVersion = "latest",
+): Record<string, unknown> {
   const m = requestMetrics(r);
   return {
     id: jsonId(r.id),
@@ -246,14 +285,7 @@ export function requestEntry(r: RequestRecord, decode?: Decode): Record<string, 
     first_token_timestamp: r.firstTokenNs,
     end_timestamp: r.endNs,
     decode_iteration: Math.max(0, r.decodeIterations - 1),
-    num_total_output_tokens: m.numTotalOutputTokens,
-    num_generated_tokens: m.numGeneratedTokens,
-    generation_time: m.generationTimeNs,
-    time_to_first_token: m.ttftNs,
-    intertoken_latency: m.tpotNs,
-    end_to_end_latency: m.e2eNs,
-    output_token_throughput: m.outputTokenThroughput / NS_PER_S,
-    generation_token_throughput: m.generationTokenThroughput / NS_PER_S,
+    ...computedFields(r, compat),
     output: decode && r.outputIds ? decode(r.outputIds) : null,
     output_tokens: r.numOutputTokens,
     llm_bench: {
@@ -277,8 +309,9 @@ export function requestEntry(r: RequestRecord, decode?: Decode): Record<string, 
 export function buildRequestJson(
   records: readonly RequestRecord[],
   decode?: Decode,
+  compat: CompatVersion = "latest",
 ): Record<string, unknown>[] {
-  return records.map((r) => requestEntry(r, decode));
+  return records.map((r) => requestEntry(r, decode, compat));
 }
 
 /** `--output_json`: `{request_id: decoded text}` sorted by id (numerically when ids are numbers). */
@@ -310,9 +343,14 @@ const BATCH = 512;
  * Streams the JSON array entry by entry (same bytes as `JSON.stringify(list, null, 4)`) so a million-request
  * run neither builds one giant string nor blocks the event loop while writing.
  */
-export async function writeRequestJson(path: string, records: readonly RequestRecord[], decode?: Decode) {
+export async function writeRequestJson(
+  path: string,
+  records: readonly RequestRecord[],
+  decode?: Decode,
+  compat: CompatVersion = "latest",
+) {
   await streamJson(path, "[", "]", records.length, (i) => {
-    const body = pretty(requestEntry(records[i]!, decode)).replace(/\n/g, "\n    ");
+    const body = pretty(requestEntry(records[i]!, decode, compat)).replace(/\n/g, "\n    ");
     return `    ${body}`;
   });
 }

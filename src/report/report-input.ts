@@ -2,6 +2,7 @@ import type { DatasetMetadata } from "../dataset/types.ts";
 import type { MachineInfo } from "../engine/machine.ts";
 import type { EngineInfo } from "../engine/types.ts";
 import type { LoadSummary } from "../load/run-load.ts";
+import type { Acceptance017 } from "../metrics/acceptance-017.ts";
 import type { GpuMetricsReport } from "../metrics/gpu-telemetry.ts";
 import type { ServerMetricsReport } from "../metrics/server-telemetry.ts";
 import type { BenchmarkStatistics } from "../metrics/statistics.ts";
@@ -29,6 +30,8 @@ export interface ReportInput {
   serverMetrics?: ServerMetricsReport | undefined;
   /** `--gpu_metrics` (or automatic on CUDA): power, energy, utilization, memory, clocks. */
   gpuMetrics?: GpuMetricsReport | undefined;
+  /** `--compat 0.17` latency report: its acceptance rate and breakdown (src/metrics/acceptance-017.ts). */
+  acceptance017?: Acceptance017 | undefined;
 }
 
 /** tp × pp, trtllm-bench's world_size. */

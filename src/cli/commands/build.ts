@@ -17,7 +17,7 @@ interface BuildCliOptions {
   target_output_len?: number;
   dry_run?: boolean;
   device_memory?: number;
-  heuristic_version: "A" | "B";
+  heuristic_version?: "A" | "B";
 }
 
 /** trtllm-bench's two-letter short flags; commander only knows one-letter ones, so they are spelled out here. */
@@ -64,9 +64,10 @@ export function registerBuild(program: Command): void {
       floatArg(Number.MIN_VALUE),
     )
     .addOption(
-      new Option("--heuristic_version <v>", "tuning heuristic: B (newer trtllm-bench) or A (0.16/0.17 docs)")
-        .choices(["A", "B"])
-        .default("B"),
+      new Option(
+        "--heuristic_version <v>",
+        "tuning heuristic: B (newer trtllm-bench) or A (0.16/0.17); default: A with --compat 0.17, else B",
+      ).choices(["A", "B"]),
     )
     .action(async (o: BuildCliOptions, command: Command) => {
       const env = benchEnv(command);
@@ -88,6 +89,7 @@ export function registerBuild(program: Command): void {
         dryRun: o.dry_run === true,
         deviceMemoryGb: o.device_memory,
         heuristicVersion: o.heuristic_version,
+        compat: env.compat,
       });
     });
   // exitOverride: usage errors reach the CLI's error boundary (exit code 2) instead of exiting here.

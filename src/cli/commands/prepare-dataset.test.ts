@@ -4,7 +4,13 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { CommanderError } from "commander";
+import { runToLines } from "../../../test/fixtures/datasets/run-to-lines.ts";
+import { UsageError } from "../../errors.ts";
+import { packageRoot } from "../../model/known-models.ts";
+import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
 import { setLogSink } from "../../util/log.ts";
+import { bigIntArg } from "../parsers.ts";
 import { createProgram } from "../program.ts";
 
 describe("llm-bench prepare-dataset", () => {
@@ -94,6 +100,69 @@ describe("llm-bench prepare-dataset", () => {
       setLogSink(prev);
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("--random-seed takes any integer; each generator's limit is a usage error that names it", async () => {
+    assert.equal(bigIntArg("420"), 420);
+    assert.equal(bigIntArg("18446744073709551621"), 18446744073709551621n);
+    assert.equal(bigIntArg("-9007199254740991"), -9007199254740991);
+    assert.throws(() => bigIntArg("1e3"), /not an integer/);
+    const parse = (args: string[]) =>
+      createProgram()
+        .exitOverride()
+        .parseAsync(["--model", "meta-llama/Llama-3.1-8B", "prepare-dataset", "--stdout", ...args], {
+          from: "user",
+        });
+    const norm = ["--num-requests", "1", "--input-mean", "5", "--input-stdev", "0", "--output-mean", "5"];
+    const unif = ["--num-requests", "1", "--input-min", "1", "--output-min", "1", "--output-max", "2"];
+    const cases: Array<[string[], RegExp]> = [
+      [["--random-seed", "4294967296", "token-norm-dist", ...norm, "--output-stdev", "0"], /4294967295/],
+      [["--random-seed", "-1", "token-unif-dist", ...unif, "--input-max", "3"], /integers ≥ 0/],
+      [["token-unif-dist", ...unif, "--input-max", "5000000000"], /limit of 16777216 per request/],
+      [
+        ["token-norm-dist", ...norm.slice(0, 6), "--output-mean", "3000000000", "--output-stdev", "0"],
+        /draws 3000000000 output tokens .* at most 2147483647 output tokens/,
+      ],
+    ];
+    const prev = setLogSink(() => {});
+    try {
+      for (const [args, re] of cases) {
+        await assert.rejects(parse(args), (e: unknown) => e instanceof UsageError && re.test(e.message));
+      }
+      // Past what random.randint can draw here: refused while parsing (commander's usage error, exit 2).
+      await assert.rejects(
+        parse([
+          "--rand-task-id",
+          "0",
+          "99999999999999999999",
+          "token-unif-dist",
+          ...unif,
+          "--input-max",
+          "3",
+        ]),
+        (e: unknown) => e instanceof CommanderError && /within ±9007199254740991/.test(e.message),
+      );
+    } finally {
+      setLogSink(prev);
+    }
+  });
+
+  it("a seed above 2**32 draws what 0.17's Python draws (default_rng and random.seed take it)", async () => {
+    const tokenizer = await resolveTokenizer({ model: "meta-llama/Llama-3.1-8B" });
+    const { text } = await runToLines({
+      tokenizer,
+      randomSeed: 18446744073709551621n,
+      workload: {
+        kind: "token-unif-dist",
+        numRequests: 4,
+        inputMin: 1,
+        inputMax: 6,
+        outputMin: 1,
+        outputMax: 2 ** 31 - 1,
+      },
+    });
+    const golden = join(await packageRoot(), "test/fixtures/trtllm-0.17/unif-seed-2pow64plus5.jsonl");
+    assert.equal(text, await readFile(golden, "utf8"));
   });
 
   it("documents the text prompt mode in the subcommand help", () => {

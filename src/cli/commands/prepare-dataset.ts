@@ -15,13 +15,13 @@ import {
 import { parseOutputLenDist, REAL_FORMATS, type RealDatasetFormat } from "../../dataset/real-dataset.ts";
 import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
 import { benchEnv } from "../env.ts";
-import { intArg } from "../parsers.ts";
+import { bigIntArg, intArg } from "../parsers.ts";
 
 interface RootOpts {
   tokenizer?: string;
   output: string;
   stdout?: boolean;
-  randomSeed: number;
+  randomSeed: number | bigint;
   taskId: number;
   randTaskId?: [number, number];
   loraDir?: string;
@@ -40,8 +40,15 @@ function taskRange(raw: string): [number, number] {
   const m = /^\s*(-?\d+)\s*,\s*(-?\d+)\s*$/.exec(raw);
   if (!m) throw new InvalidArgumentError(`expected MIN MAX (two integers), got '${raw}'`);
   const range: [number, number] = [Number(m[1]), Number(m[2])];
+  // Task ids are written as JSON numbers and drawn with random.randint on at most 53 bits.
+  if (!range.every(Number.isSafeInteger)) {
+    throw new InvalidArgumentError(`MIN and MAX must lie within ±${Number.MAX_SAFE_INTEGER}, got '${raw}'`);
+  }
   if (range[0] > range[1])
     throw new InvalidArgumentError(`MIN (${range[0]}) is larger than MAX (${range[1]})`);
+  if (range[1] - range[0] >= Number.MAX_SAFE_INTEGER) {
+    throw new InvalidArgumentError(`MAX − MIN must be below ${Number.MAX_SAFE_INTEGER}, got '${raw}'`);
+  }
   return range;
 }
 
@@ -78,6 +85,8 @@ async function run(sub: Command, workload: WorkloadSpec): Promise<void> {
     tokenizer,
     workload,
     output: root.output,
+    // trtllm-bench 0.17 wrote its {metadata, samples} document to --output; newer releases write JSONL.
+    outputFormat: env.compat === "0.17" ? "document" : "jsonl",
     stdout: root.stdout === true,
     randomSeed: root.randomSeed,
     taskId: root.taskId,
@@ -97,9 +106,18 @@ export function registerPrepareDataset(program: Command): void {
       "--tokenizer <name|dir>",
       "tokenizer: HF name, directory or tokenizer.json (default: the model's)",
     )
-    .option("--output <file>", "output JSONL file, written atomically (unless --stdout)", DEFAULT_OUTPUT)
+    .option(
+      "--output <file>",
+      "output file, written atomically (unless --stdout): JSONL, or 0.17's {metadata, samples} JSON with --compat 0.17",
+      DEFAULT_OUTPUT,
+    )
     .option("--stdout", "print the dataset on stdout, one JSON entry per line (logs go to stderr)")
-    .option("--random-seed <n>", "random seed for lengths and token ids", intArg(0, 0xffffffff), DEFAULT_SEED)
+    .option(
+      "--random-seed <n>",
+      "random seed for lengths and token ids (token-norm-dist, prefix-shared: 0 to 2**32 - 1; token-unif-dist: ≥ 0)",
+      bigIntArg,
+      DEFAULT_SEED,
+    )
     .option("--task-id <n>", "LoRA task id for every request (-1: no LoRA)", intArg(-1), -1)
     .option("--rand-task-id <MIN MAX>", "random LoRA task id per request, inclusive range", taskRange)
     .option("--lora-dir <dir>", "LoRA adapter root: lora_path = <dir>/<task id>");

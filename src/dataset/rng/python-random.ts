@@ -51,7 +51,8 @@ export class PythonRandom {
       while (r >= n) r = this.mt.nextUint32() >>> shift;
       return r;
     }
-    const k = Math.floor(Math.log2(n)) + 1;
+    // n.bit_length(), exactly (Math.log2 rounds 2**53 - 1 up to 53); n is a safe integer ≥ 2**32 here.
+    const k = 64 - Math.clz32(Math.floor(n / TWO32));
     let r = this.getrandbits(k);
     while (r >= n) r = this.getrandbits(k);
     return r;

@@ -102,6 +102,36 @@ describe("buildEngine --dry_run", () => {
     assert.equal(result.plan.maxNumTokens, 8192);
   });
 
+  it("--compat picks the heuristic (0.17: A with rounded-up dataset averages); --heuristic_version overrides", async () => {
+    // ISL 114/115 and OSL 128/129 average 114.5 / 128.5: 0.17 (Python, NVFP4, one H100) gives 4096 / 7680.
+    const d = join(root, "half.jsonl");
+    const line = (i: number, isl: number, osl: number) =>
+      JSON.stringify({ task_id: i, input_ids: new Array(isl).fill(7), output_tokens: osl });
+    await writeFile(d, `${line(0, 114, 128)}\n${line(1, 115, 129)}\n`);
+    const plan = async (over: Partial<BuildOptions>) =>
+      (
+        await run({
+          model: "meta-llama/Llama-3.1-8B",
+          workspace: join(root, "ws-compat"),
+          dataset: d,
+          quantization: "NVFP4",
+          dryRun: true,
+          deviceMemoryGb: 81559 / 1024,
+          ...over,
+        })
+      ).result.plan;
+    const old = await plan({ compat: "0.17" });
+    assert.equal(old.heuristic?.estimate.version, "A");
+    assert.deepEqual([old.targetInputLen, old.targetOutputLen], [115, 129]);
+    assert.deepEqual([old.maxBatchSize, old.maxNumTokens], [4096, 7680]);
+    const latest = await plan({ compat: "latest" });
+    assert.equal(latest.heuristic?.estimate.version, "B");
+    assert.deepEqual([latest.targetInputLen, latest.targetOutputLen], [114, 128]);
+    const overridden = await plan({ compat: "0.17", heuristicVersion: "B" });
+    assert.equal(overridden.heuristic?.estimate.version, "B");
+    assert.deepEqual([overridden.targetInputLen, overridden.targetOutputLen], [114, 128]);
+  });
+
   it("plans a TP2-PP2 70B build although this machine could not run it", async () => {
     const { result } = await run({
       model: "meta-llama/Llama-3.1-70B",

@@ -6,6 +6,7 @@
  */
 import { chmod, copyFile, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { type CompatVersion, heuristicVersionFor } from "../../compat.ts";
 import { readDataset } from "../../dataset/reader.ts";
 import type { DatasetMetadata } from "../../dataset/types.ts";
 import { UnsupportedError } from "../../errors.ts";
@@ -23,6 +24,7 @@ import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
 import {
   DEFAULT_MAX_BATCH_SIZE,
   DEFAULT_MAX_NUM_TOKENS,
+  datasetTargets,
   type HeuristicPlan,
   type HeuristicVersion,
   isTunedQuant,
@@ -69,8 +71,10 @@ export interface BuildOptions {
   dryRun?: boolean | undefined;
   /** `--device_memory`: GiB of one device, to plan for another machine. */
   deviceMemoryGb?: number | undefined;
-  /** "B" (default, newer trtllm-bench) or "A" (0.16/0.17). */
+  /** "B" (newer trtllm-bench) or "A" (0.16/0.17); default: the one `compat` selects. */
   heuristicVersion?: HeuristicVersion | undefined;
+  /** `--compat` (default "latest"): picks the heuristic version when `heuristicVersion` is not given. */
+  compat?: CompatVersion | undefined;
   /** Where llama.cpp may run; tests pass a probe instead of loading node-llama-cpp. */
   gpu?: "auto" | false | undefined;
   deviceProbe?: DeviceMemoryOptions["probe"];
@@ -132,7 +136,7 @@ async function planBuild(
 ): Promise<{ plan: BuildPlan; tokenizer: Tokenizer | undefined }> {
   const tpSize = opts.tpSize ?? 1;
   const ppSize = opts.ppSize ?? 1;
-  const version = opts.heuristicVersion ?? "B";
+  const version = opts.heuristicVersion ?? heuristicVersionFor(opts.compat ?? "latest");
   const { mode, warnings } = validateBuildMode({ ...opts, tpSize, ppSize });
   for (const w of warnings) log.warn(w);
   const engineDir = engineDirFor(opts.workspace, opts.model, tpSize, ppSize);
@@ -176,7 +180,9 @@ async function planBuild(
       mode.dataset,
       tokenizer ? { tokenizer, vocabSize: modelConfig.vocabSize } : { vocabSize: modelConfig.vocabSize },
     );
-    dataset = read.metadata;
+    const targets = datasetTargets(read.metadata, version);
+    // The block prints the averages the heuristic tunes for (0.17 rounded them up in its metadata).
+    dataset = { ...read.metadata, avg_isl: targets.targetInputLen, avg_osl: targets.targetOutputLen };
     log.info(datasetDetailsBlock(dataset));
     if (maxSeqLen !== undefined && maxSeqLen !== dataset.max_sequence_length) {
       log.warn(

@@ -27,6 +27,7 @@ async function engineFor(opts: BackendOptions): Promise<{ dir: string; config: E
     workspace: join(opts.workspace, ".llm-bench-auto"),
     revision: opts.revision,
     dataset: opts.dataset,
+    compat: opts.compat,
     out: (line) => log.info(line),
   });
   return { dir: built.engineDir, config: await readEngineConfig(built.engineDir) };
