@@ -241,8 +241,9 @@ describe("--backend openai through the CLI", { timeout: 180_000 }, () => {
         };
         assert.equal(j.llm_bench.failures.num_failed, 0);
       }
-      // Probe and 4 requests per point, all with the served name and the header.
-      const posts = srv.bodies.filter((b) => b["max_tokens"] !== 1);
+      // 4 requests per point besides the probes (1 token, and the length probe's EOS bias), all with the served
+      // name and the header.
+      const posts = srv.bodies.filter((b) => b["max_tokens"] !== 1 && b["logit_bias"] === undefined);
       assert.equal(posts.length, 8);
       assert.ok(srv.bodies.every((b) => b["model"] === "served-x"));
       assert.ok(
