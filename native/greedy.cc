@@ -12,7 +12,9 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,17 +107,41 @@ struct Work {
   napi_ref keep = nullptr;
 };
 
-// Exactly llama.cpp's greedy sampler: the first maximum wins (so a NaN first logit wins, as there).
-int32_t Argmax(const float* row, int32_t n) {
-  int32_t best = 0;
-  float max = row[0];
-  for (int32_t i = 1; i < n; i++) {
-    if (row[i] > max) {
-      max = row[i];
-      best = i;
-    }
+// Exactly llama.cpp's greedy sampler, which keeps the first element greater than all before it: the first
+// maximum wins, NaNs never win, and a NaN first logit wins (nothing compares greater than it). Two passes on
+// 8-wide vectors (GCC/Clang vector extensions): the maximum, then the first block holding it. Cloned per
+// instruction set: the binary is built where it runs, but may be copied to an older CPU.
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) int32_t Argmax(const float* row, int32_t n) {
+  if (std::isnan(row[0])) return 0;
+  const v8f first = {row[0], row[0], row[0], row[0], row[0], row[0], row[0], row[0]};
+  v8f m0 = first, m1 = first;
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    v8f a, b;
+    std::memcpy(&a, row + i, sizeof a);
+    std::memcpy(&b, row + i + 8, sizeof b);
+    m0 = a > m0 ? a : m0;
+    m1 = b > m1 ? b : m1;
   }
-  return best;
+  m0 = m1 > m0 ? m1 : m0;
+  float max = row[0];
+  for (int32_t j = 0; j < 8; j++) max = m0[j] > max ? m0[j] : max;
+  for (int32_t k = i; k < n; k++) max = row[k] > max ? row[k] : max;
+  const v8f target = {max, max, max, max, max, max, max, max};
+  int32_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    v8f a;
+    std::memcpy(&a, row + k, sizeof a);
+    const v8i hit = a == target;
+    if (hit[0] | hit[1] | hit[2] | hit[3] | hit[4] | hit[5] | hit[6] | hit[7]) break;
+  }
+  for (; k < n; k++) {
+    if (row[k] == max) return k;
+  }
+  return 0;
 }
 
 void Execute(napi_env, void* data) {
