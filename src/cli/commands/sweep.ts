@@ -11,7 +11,7 @@ import { withInterrupt } from "../run-support.ts";
 interface SweepFlags {
   engine_dir?: string;
   backend: string;
-  extra_llm_api_options?: string;
+  config?: string;
   dataset: string;
   num_requests: number;
   warmup: number;
@@ -107,7 +107,6 @@ export function registerSweep(program: Command): void {
             maxBatchSize: flags.max_batch_size,
             maxNumTokens: flags.max_num_tokens,
             streaming: true,
-            extraLlmApiOptions: flags.extra_llm_api_options,
             threads: flags.threads,
             signal,
           },
