@@ -1,5 +1,6 @@
 import { DatasetError, type DatasetIssue } from "../errors.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
+import { describeValue } from "./describe.ts";
 import { readLineBatches } from "./line-stream.ts";
 import { computeDatasetMetadata } from "./stats.ts";
 import type { DatasetMetadata, DatasetRequest, LoraRequest } from "./types.ts";
@@ -13,6 +14,13 @@ export interface ReadDatasetOptions {
   numRequests?: number | undefined;
   /** How many issues the error lists before summarising the rest (default 50). */
   maxIssues?: number | undefined;
+  /** Longest line accepted, in bytes (default MAX_LINE_BYTES, 32 MiB). */
+  maxLineBytes?: number | undefined;
+  /**
+   * Refuse a task_id seen on an earlier line (default: true for readDataset, whose requests are benchmarked and
+   * keyed by id; false for iterateDataset, which would otherwise hold every id and lose its bounded memory).
+   */
+  uniqueTaskIds?: boolean | undefined;
 }
 
 export interface ReadDatasetResult {
@@ -33,7 +41,7 @@ export async function readDataset(path: string, opts: ReadDatasetOptions = {}): 
   const requests: DatasetRequest[] = [];
   const isl: number[] = [];
   const osl: number[] = [];
-  for await (const batch of requestBatches(path, opts)) {
+  for await (const batch of requestBatches(path, { ...opts, uniqueTaskIds: opts.uniqueTaskIds ?? true })) {
     for (const r of batch) {
       requests.push(r);
       isl.push(r.inputIds.length);
@@ -67,11 +75,15 @@ async function* requestBatches(
     issues,
     tokenizer: opts.tokenizer,
     vocabLimit: opts.vocabSize ?? opts.tokenizer?.totalVocabSize ?? INT32_LIMIT,
+    seenIds: opts.uniqueTaskIds ? new Map() : undefined,
   };
   const cap = opts.numRequests && opts.numRequests > 0 ? opts.numRequests : Number.POSITIVE_INFINITY;
   let seen = 0;
   try {
-    for await (const batch of readLineBatches(path, { chunkBytes: READ_CHUNK_BYTES })) {
+    for await (const batch of readLineBatches(path, {
+      chunkBytes: READ_CHUNK_BYTES,
+      maxLineBytes: opts.maxLineBytes,
+    })) {
       const out: DatasetRequest[] = [];
       let full = false;
       for (let i = 0; i < batch.lines.length; i++) {
@@ -89,6 +101,11 @@ async function* requestBatches(
       if (full || seen >= cap) break;
     }
   } catch (err) {
+    // A line too long to read: reported with the issues found before it.
+    if (err instanceof DatasetError) {
+      for (const i of err.issues) issues.add(i.line, i.field, i.reason);
+      issues.throwIfAny();
+    }
     // Only file-system failures become dataset errors; anything else (a tokenizer bug) keeps its own stack.
     const code = (err as NodeJS.ErrnoException).code;
     if (typeof code !== "string" || !(err as NodeJS.ErrnoException).syscall) throw err;
@@ -102,6 +119,17 @@ interface LineContext {
   issues: IssueCollector;
   tokenizer: Tokenizer | undefined;
   vocabLimit: number;
+  /** First line of each task_id seen (integer-like strings keyed as numbers: both become the same JSON key). */
+  seenIds: Map<string | number, number> | undefined;
+}
+
+const CANONICAL_INT = /^-?(0|[1-9]\d*)$/;
+
+/** `--output_json` and the request records key by String(task_id): 7 and "7" collide, so they count as one id. */
+function idKey(id: string | number): string | number {
+  if (typeof id === "number" || !CANONICAL_INT.test(id)) return id;
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : id;
 }
 
 function isBlank(text: string): boolean {
@@ -133,6 +161,11 @@ function parseDatasetLine(text: string, line: number, ctx: LineContext): Dataset
   if (taskId === undefined) bad("task_id", "required (a string or an integer)");
   else if (typeof taskId !== "string" && !Number.isSafeInteger(taskId)) {
     bad("task_id", `must be a string or an integer, got ${describe(taskId)}`);
+  } else if (ctx.seenIds) {
+    const key = idKey(taskId as string | number);
+    const first = ctx.seenIds.get(key);
+    if (first !== undefined) bad("task_id", `${describe(taskId)} duplicates the task_id of line ${first}`);
+    else ctx.seenIds.set(key, line);
   }
 
   const outputTokens = rec["output_tokens"];
@@ -210,11 +243,12 @@ function toIds(ids: readonly unknown[], field: string, limit: number, bad: Bad):
   }
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const v = ids[i] as number;
-    // `>>> 0` maps non-numbers, fractions and negatives to a different value, so one compare checks them all.
-    if (v >>> 0 !== v || v >= limit) {
+    const v = ids[i];
+    // typeof first: `>>>` would coerce an array or object through toString, recursing as deep as it is nested.
+    // Then `>>> 0` maps fractions and negatives to a different value, so one compare checks them all.
+    if (typeof v !== "number" || v >>> 0 !== v || v >= limit) {
       const where = field === "prompt" ? "prompt" : `${field}[${i}]`;
-      if (Number.isInteger(v) && v >= 0) {
+      if (typeof v === "number" && Number.isInteger(v) && v >= 0) {
         bad(where, `${v} is outside the vocabulary [0, ${limit})`);
       } else bad(where, `${describe(v)} is not a non-negative integer token id`);
       return undefined;
@@ -250,14 +284,7 @@ function readLora(v: unknown, bad: Bad): LoraRequest | undefined {
   return ok ? { lora_name: name as string, lora_int_id: id as number, lora_path: path as string } : undefined;
 }
 
-function describe(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "object") return "an object";
-  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  return String(v);
-}
+const describe = describeValue;
 
 class IssueCollector {
   readonly kept: DatasetIssue[] = [];

@@ -1,6 +1,7 @@
 import type { PercentileStats } from "../dataset/types.ts";
 import { formatSlo } from "../metrics/goodput.ts";
 import { scaleStats } from "../metrics/percentiles.ts";
+import { escapeControls } from "../util/terminal-text.ts";
 import { datasetCell, exponential, fixed, pyStr } from "./format.ts";
 import type { ReportInput } from "./report-input.ts";
 
@@ -21,7 +22,8 @@ export function formatReport(input: ReportInput): string {
     llmBenchSection(input),
     datasetSection(input),
   ];
-  return `${sections.filter((s) => s !== undefined).join("\n")}${RULE}\n`;
+  // Model names, paths and a server's version string are quoted as given: escaped for the terminal.
+  return escapeControls(`${sections.filter((s) => s !== undefined).join("\n")}${RULE}\n`);
 }
 
 const RULE = "===========================================================";
