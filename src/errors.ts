@@ -44,6 +44,9 @@ export class DatasetError extends BenchError {
   }
 }
 
+/** An output file could not be written after the run's preflight passed (disk full, folder removed). */
+export class OutputError extends BenchError {}
+
 /** The engine failed to load or run. */
 export class EngineError extends BenchError {}
 

@@ -31,6 +31,7 @@ import {
 } from "../../model/tuning.ts";
 import { nowNs } from "../../util/clock.ts";
 import { log } from "../../util/log.ts";
+import { checkOutputPaths } from "../../util/output-paths.ts";
 import { checkFeasible, linkOrCopy, progressPrinter, swapInto } from "./build-io.ts";
 import {
   type BuildMode,
@@ -321,6 +322,11 @@ export async function buildEngine(opts: BuildOptions): Promise<BuildResult> {
     return probed;
   };
 
+  if (!opts.dryRun) {
+    // The engine directory is written last: a workspace it cannot go into fails before the plan, not after.
+    const engineDir = engineDirFor(opts.workspace, opts.model, tpSize, ppSize);
+    await checkOutputPaths([{ flag: "--workspace", path: engineDir, kind: "dir" }]);
+  }
   const { plan, tokenizer } = await planBuild(opts, probeDevice);
   if (opts.dryRun) {
     log.info(
