@@ -50,6 +50,7 @@ import {
   writeEngineConfig,
 } from "./engine-dir.ts";
 import { writeGguf } from "./gguf/index.ts";
+import { validateGgufFile } from "./gguf/validate.ts";
 
 export interface BuildOptions {
   model: string;
@@ -241,6 +242,8 @@ async function planBuild(
   let weightType: string = quant.weightType;
   let planned: number;
   if (weights.kind === "gguf") {
+    // Reused as is: a GGUF llama.cpp would abort on fails the build, not the first benchmark.
+    await validateGgufFile(weights.file);
     weightType = await ggufFileType(weights.file);
     planned = await fileSize(weights.file);
     if (opts.quantization && weightType !== quant.weightType) {

@@ -7,6 +7,7 @@
  */
 import { EngineError } from "../../errors.ts";
 import { log } from "../../util/log.ts";
+import { validateGgufFile } from "./gguf/validate.ts";
 
 type Llama = import("node-llama-cpp").Llama;
 type LlamaModel = import("node-llama-cpp").LlamaModel;
@@ -166,6 +167,8 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
       },
     );
   }
+  // llama.cpp asserts (aborting the process) on some bad hyper-parameters: refuse them here, naming the key.
+  await validateGgufFile(opts.modelPath);
   let model: LlamaModel;
   try {
     model = await llama.loadModel({ modelPath: opts.modelPath, gpuLayers: llama.gpu === false ? 0 : "max" });
