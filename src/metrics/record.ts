@@ -31,7 +31,7 @@ export interface RequestRecord {
   serverOutputTokens?: number;
   clientOutputTokens?: number;
   /** HTTP backends: the generated text until it is tokenized after the run (then removed). */
-  outputText?: string;
+  outputText?: string | undefined;
   /** Arrival times (ns) of the output-carrying chunks; tokens per chunk when the server reported them. */
   chunkTimesNs?: number[];
   chunkTokens?: number[];

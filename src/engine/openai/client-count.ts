@@ -18,14 +18,15 @@ export async function countClientTokens(
     if (r.outputText === undefined) continue;
     if (r.clientOutputTokens !== undefined) {
       // Counted from the ids the server streamed.
-      delete r.outputText;
+      r.outputText = undefined;
       continue;
     }
     const ids = tokenizer.encode(r.outputText, { addSpecialTokens: false });
     r.clientOutputTokens = ids.length;
     if (r.serverOutputTokens === undefined && r.error === undefined) r.numOutputTokens = ids.length;
     if (keepOutputIds) r.outputIds = ids;
-    delete r.outputText;
+    // Cleared, not deleted: `delete` turns each record into a dictionary-mode object (about 2.5x its memory).
+    r.outputText = undefined;
     if (i % BATCH === BATCH - 1) await new Promise((resolve) => setImmediate(resolve));
   }
 }
