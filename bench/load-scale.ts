@@ -1,6 +1,7 @@
 /**
  * The load generator at dataset scale, through the real CLI: `npm run bench:load-scale -- [--requests 1000000]
- * [--concurrency 64] [--duration 60] [--sigint_after 5] [--server zero|fixture]`. An OpenAI-compatible streaming
+ * [--concurrency 64] [--duration 60] [--sigint_after 5] [--server zero|fixture] [--only duration|sigint]
+ * [--cli path/to/main.js]`. An OpenAI-compatible streaming
  * server in its own process plays a fast engine (see startServer), so the client is all that is measured.
  *
  * 1. Duration: `throughput --concurrency C --duration D` on the whole dataset. Wall time of the command, time
@@ -18,7 +19,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url)).replace(/dist[\\/]bench[\\/]$/, "bench/");
-const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+const cliIndex = process.argv.indexOf("--cli");
+/** `--cli PATH`: another build's main.js (e.g. an earlier commit's, for a before/after comparison). */
+const CLI =
+  cliIndex >= 0 ? process.argv[cliIndex + 1]! : fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const GNU_TIME = "/usr/bin/time";
 
 function arg(name: string, dflt: number): number {
@@ -181,16 +185,24 @@ async function main(): Promise<void> {
       }
     };
 
-    const r1 = join(dir, "duration.json");
-    const a = await runCli([...common(r1), "--duration", String(duration)], undefined);
-    if (a.code !== 0) console.error(a.stderr.slice(-2000));
-    show(`--duration ${duration}`, a, await readReport(r1));
+    const only = process.argv.includes("--only")
+      ? process.argv[process.argv.indexOf("--only") + 1]
+      : undefined;
+    if (only !== "sigint") {
+      const r1 = join(dir, "duration.json");
+      const a = await runCli([...common(r1), "--duration", String(duration)], undefined);
+      if (a.code !== 0) console.error(a.stderr.slice(-2000));
+      show(`--duration ${duration}`, a, await readReport(r1));
+    }
 
     const r2 = join(dir, "sigint.json");
-    const b = await runCli(common(r2), sigintAfter);
-    if (b.code !== 130) console.error(b.stderr.slice(-2000));
-    const partial = await readReport(r2);
-    show(`SIGINT after ${sigintAfter} s`, b, partial);
+    let partial: Record<string, unknown> | undefined;
+    if (only !== "duration") {
+      const b = await runCli(common(r2), sigintAfter);
+      if (b.code !== 130) console.error(b.stderr.slice(-2000));
+      partial = await readReport(r2);
+      show(`SIGINT after ${sigintAfter} s`, b, partial);
+    }
     const partialFlag = (partial?.["llm_bench"] as { load?: { partial?: boolean } } | undefined)?.load
       ?.partial;
 
