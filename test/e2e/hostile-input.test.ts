@@ -308,6 +308,35 @@ describe("hostile input through the CLI", { timeout: 300_000 }, () => {
       [["sweep", "--dataset", dataset], 2, /give --concurrency 1,4,16 or --request_rate 1,2,4/],
       // report inputs
       [["report", join(dir, "none.json"), "--html", join(dir, "r.html")], 1, /none\.json/],
+      // the OpenAI backend
+      [
+        ["throughput", "--dataset", dataset, "--backend", "openai", "--base_url", "ftp://x"],
+        2,
+        /--base_url 'ftp:\/\/x' must be http/,
+      ],
+      // build modes
+      [
+        ["build", "--max_batch_size", "4", "--dry_run"],
+        2,
+        /--max_batch_size and --max_num_tokens must be given together/,
+      ],
+      // serve
+      [["serve", "--engine_dir", join(dir, "no-engine")], 1, /no-engine\/config\.json: not found/],
+      // prepare-dataset
+      [
+        [
+          "prepare-dataset",
+          "--output",
+          join(dir, "pd.jsonl"),
+          "real-dataset",
+          "--dataset-path",
+          join(dir, "none.txt"),
+          "--output-len-dist",
+          "4,0",
+        ],
+        2,
+        /none\.txt/,
+      ],
     ];
     const runs = await pool(
       cases.map(
