@@ -5,92 +5,16 @@
  * `--backend openai` against a port nothing listens on: the inputs are checked before any connection.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { createProgram } from "../../src/cli/program.ts";
-import { buildEngine } from "../../src/engine/embedded/build.ts";
-import { writeGguf } from "../../src/engine/embedded/gguf/index.ts";
-import { tinyConfig } from "../../src/engine/embedded/gguf/test-support.ts";
-import { setLogSink } from "../../src/util/log.ts";
 import { type FixtureServer, startFixtureServer } from "../fixtures/openai-server.ts";
-import { patchGgufU32 } from "../helpers/gguf-patch.ts";
-import { writeSmallVocabTokenizer } from "../helpers/small-vocab.ts";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const CLI = here.includes(join("dist", "test"))
-  ? resolve(here, "../../src/cli/main.js")
-  : resolve(here, "../../src/cli/main.ts");
-const NODE_ARGS = CLI.endsWith(".ts") ? ["--import", "tsx"] : [];
-const MODEL = ["--model", "llm-bench/tiny-llama"];
-const NOWHERE = ["--backend", "openai", "--base_url", "http://127.0.0.1:1"];
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Started {
-  done: Promise<Run>;
-  stderr: () => string;
-  kill: (signal: NodeJS.Signals) => void;
-}
-
-function start(args: string[], timeoutMs = 60_000): Started {
-  const child = spawn(process.execPath, [...NODE_ARGS, CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (b: Buffer) => {
-    stdout += b.toString();
-  });
-  child.stderr.on("data", (b: Buffer) => {
-    stderr += b.toString();
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const done = once(child, "exit").then(([code, signal]) => {
-    clearTimeout(timer);
-    return { code: code as number | null, signal: signal as NodeJS.Signals | null, stdout, stderr };
-  });
-  return { done, stderr: () => stderr, kill: (s) => child.kill(s) };
-}
-
-const cli = (args: string[]) => start(args).done;
-
-/** Runs `jobs` two at a time (the machine running the suite may have two cores). */
-async function pool<T>(jobs: Array<() => Promise<T>>): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      out[i] = await jobs[i]!();
-    }
-  };
-  await Promise.all([worker(), worker()]);
-  return out;
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: asserting their absence
-const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
-
-/** A typed, one-line-per-issue error: no internal error, no stack, no raw control characters. */
-function assertTypedError(r: Run, code: number, pattern: RegExp, label: string): void {
-  assert.equal(r.code, code, `${label}: exit ${r.code}\n${r.stderr}`);
-  assert.match(r.stderr, /llm-bench: error: /, label);
-  assert.doesNotMatch(r.stderr, /internal error|\n\s+at /, `${label}: ${r.stderr}`);
-  assert.doesNotMatch(r.stderr, RAW_CONTROL, label);
-  assert.match(r.stderr, pattern, `${label}: ${r.stderr}`);
-}
-
-const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+import { assertTypedError, cli, esc, MODEL, NOWHERE, pool, start } from "../helpers/cli-run.ts";
 
 describe("hostile input through the CLI", { timeout: 300_000 }, () => {
   let dir = "";
@@ -402,110 +326,5 @@ describe("hostile input through the CLI", { timeout: 300_000 }, () => {
     } finally {
       await srv?.close();
     }
-  });
-});
-
-// Before the check, llama.cpp met these on a GGML_ASSERT and aborted the process (exit 134, no message).
-describe("a GGUF llama.cpp would abort on", { timeout: 300_000 }, () => {
-  let ws = "";
-  let ckpt = "";
-  let engineDir = "";
-  let dataset = "";
-  before(async () => {
-    ws = await mkdtemp(join(tmpdir(), "llm-bench-bad-gguf-"));
-    ckpt = join(ws, "ckpt");
-    await mkdir(ckpt);
-    const tok = await writeSmallVocabTokenizer(ckpt);
-    const c = tinyConfig({ tieWordEmbeddings: false, vocabSize: tok.vocabSize });
-    await writeGguf({
-      config: c,
-      tokenizerJsonPath: tok.tokenizerJson,
-      tokenizerConfigPath: tok.tokenizerConfig,
-      weightType: "F32",
-      source: { kind: "dummy", seed: 5 },
-      contextLength: 128,
-      outPath: join(ckpt, "model.gguf"),
-    });
-    await writeFile(
-      join(ckpt, "config.json"),
-      JSON.stringify({
-        architectures: ["LlamaForCausalLM"],
-        model_type: "llama",
-        hidden_size: c.hiddenSize,
-        num_hidden_layers: c.numHiddenLayers,
-        num_attention_heads: c.numAttentionHeads,
-        num_key_value_heads: c.numKeyValueHeads,
-        head_dim: c.headSize,
-        intermediate_size: c.intermediateSize,
-        vocab_size: c.vocabSize,
-        max_position_embeddings: c.maxPositionEmbeddings,
-        tie_word_embeddings: false,
-        rope_theta: c.ropeTheta,
-        rms_norm_eps: c.rmsNormEps,
-        torch_dtype: "float32",
-      }),
-    );
-    dataset = join(ws, "d.jsonl");
-    await writeFile(dataset, '{"task_id":0,"input_ids":[10,20,30],"output_tokens":2}\n');
-    const prev = setLogSink(() => {});
-    try {
-      const built = await buildEngine({
-        model: "test/tiny-bad-gguf",
-        modelPath: ckpt,
-        workspace: ws,
-        maxSeqLen: 64,
-        deviceProbe: async () => undefined,
-        out: () => {},
-      });
-      engineDir = built.engineDir;
-      // A copy for the engine: the checkpoint's file is patched separately below.
-      const gguf = join(
-        engineDir,
-        JSON.parse(await readFile(join(engineDir, "config.json"), "utf8")).llm_bench.gguf_file,
-      );
-      await copyFile(gguf, `${gguf}.copy`);
-      await rm(gguf);
-      await rename(`${gguf}.copy`, gguf);
-      await patchGgufU32(gguf, { "llama.attention.head_count": 0 });
-    } finally {
-      setLogSink(prev);
-    }
-  });
-  after(() => rm(ws, { recursive: true, force: true }));
-
-  it("throughput on an engine whose GGUF has head_count = 0: an EngineError naming the file and key", async () => {
-    const r = await cli([
-      "--model",
-      "test/tiny-bad-gguf",
-      "throughput",
-      "--engine_dir",
-      engineDir,
-      "--dataset",
-      dataset,
-    ]);
-    assertTypedError(
-      r,
-      1,
-      /\.gguf: llama\.attention\.head_count = 0: an attention model needs at least one head/,
-      "throughput",
-    );
-  });
-
-  it("build reusing a GGUF with block_count = 0 fails before writing anything", async () => {
-    await patchGgufU32(join(ckpt, "model.gguf"), { "llama.block_count": 0 });
-    const out = join(ws, "ws2");
-    const r = await cli([
-      "--model",
-      "test/tiny-bad-gguf",
-      "--model_path",
-      ckpt,
-      "-w",
-      out,
-      "build",
-      "--max_seq_len",
-      "64",
-    ]);
-    assertTypedError(r, 1, new RegExp(`${esc(join(ckpt, "model.gguf"))}: llama\\.block_count = 0`), "build");
-    await assert.rejects(readdir(join(out, "test")), /ENOENT/, "no engine directory was written");
   });
 });
