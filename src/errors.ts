@@ -1,3 +1,5 @@
+import { escapeControls } from "./util/terminal-text.ts";
+
 /**
  * Error classes carry the user's context (file, line, option) so the CLI can print one clear line.
  * The CLI's single error boundary (src/cli/main.ts) maps them to exit codes.
@@ -6,7 +8,8 @@ export class BenchError extends Error {
   /** Process exit code the CLI uses for this error. */
   readonly exitCode: number = 1;
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Messages quote user input (file names, dataset text, YAML keys): never let it reach a terminal raw.
+    super(escapeControls(message), options);
     this.name = new.target.name;
   }
 }
@@ -40,6 +43,9 @@ export class DatasetError extends BenchError {
     super(issues.map((i) => `${i.file}:${i.line}: ${i.field}: ${i.reason}`).join("\n"));
   }
 }
+
+/** An output file could not be written after the run's preflight passed (disk full, folder removed). */
+export class OutputError extends BenchError {}
 
 /** The engine failed to load or run. */
 export class EngineError extends BenchError {}

@@ -32,6 +32,7 @@ import { writeOutputJson, writeReportJson, writeRequestJson } from "../report/js
 import type { ReportInput } from "../report/report-input.ts";
 import { requestLogFormat, requestLogRef, writeRequestLog } from "../report/request-log.ts";
 import { log } from "../util/log.ts";
+import { checkOutputPaths, type OutputPath, writingOutput } from "../util/output-paths.ts";
 import { checkTelemetry, RunTelemetry, type TelemetryOptions, telemetryReports } from "./run-telemetry.ts";
 
 export interface RunProgress {
@@ -205,10 +206,26 @@ function consoleReport(
   return (partialSection(report) ?? "") + formatReport017(report, kind);
 }
 
+/** Every file a run writes, with the flag that names it (checked before the run, named in late failures). */
+function outputsOf(opts: BenchmarkOptions): OutputPath[] {
+  return [
+    { flag: "--report_json", path: opts.reportJson },
+    { flag: "--request_json", path: opts.requestJson },
+    { flag: "--output_json", path: opts.outputJson },
+    { flag: "--iteration_log", path: opts.iterationLog },
+    { flag: "--request_log", path: opts.requestLog },
+  ];
+}
+
 export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkResult> {
   if (opts.goodput) checkSloStreaming(opts.goodput, opts.streaming);
   if (opts.requestLog) requestLogFormat(opts.requestLog);
   await checkTelemetry(opts.telemetry, opts.openai);
+  // Before anything slow: an unwritable output fails now, not after the run.
+  await checkOutputPaths(outputsOf(opts), [
+    { flag: "--dataset", path: opts.dataset },
+    { flag: "--extra_llm_api_options", path: opts.extraLlmApiOptions },
+  ]);
   const yaml: LlmApiOptions = opts.extraLlmApiOptions ? await readLlmApiOptions(opts.extraLlmApiOptions) : {};
   log.info(`Preparing to run ${opts.name} benchmark...`);
   let iterLog: IterationLogWriter | undefined;
@@ -251,7 +268,12 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     if (opts.speculative && !engine.capabilities.speculativeDecoding) {
       throw new UnsupportedError(`the ${opts.backend} backend does not run speculative decoding`);
     }
-    if (opts.iterationLog) iterLog = await IterationLogWriter.open(opts.iterationLog);
+    const iterationLog = opts.iterationLog;
+    if (iterationLog) {
+      iterLog = await writingOutput("--iteration_log", iterationLog, () =>
+        IterationLogWriter.open(iterationLog),
+      );
+    }
     const eosId = opts.eosId >= 0 ? opts.eosId : undefined;
     if (opts.warmup > 0) {
       log.info("Setting up for warmup...");
@@ -352,11 +374,20 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     if (opts.requestLog) report.requestLog = requestLogRef(opts.requestLog, opts.reportJson);
     opts.out(consoleReport(report, records, opts));
     const decode = (ids: readonly number[]) => tokenizer.decode(ids);
-    if (opts.requestLog) await writeRequestLog(opts.requestLog, records);
-    if (opts.reportJson) await writeReportJson(opts.reportJson, report);
-    if (opts.requestJson) await writeRequestJson(opts.requestJson, records, decode, opts.compat);
-    if (opts.outputJson) await writeOutputJson(opts.outputJson, records, decode);
-    await iterLog?.close();
+    const { requestLog, reportJson, requestJson, outputJson } = opts;
+    if (requestLog)
+      await writingOutput("--request_log", requestLog, () => writeRequestLog(requestLog, records));
+    if (reportJson)
+      await writingOutput("--report_json", reportJson, () => writeReportJson(reportJson, report));
+    if (requestJson) {
+      await writingOutput("--request_json", requestJson, () =>
+        writeRequestJson(requestJson, records, decode, opts.compat),
+      );
+    }
+    if (outputJson) {
+      await writingOutput("--output_json", outputJson, () => writeOutputJson(outputJson, records, decode));
+    }
+    if (iterationLog) await writingOutput("--iteration_log", iterationLog, async () => iterLog?.close());
     result = { stats, report, records };
   } catch (err) {
     opts.progress?.stop();

@@ -11,8 +11,8 @@
 import { join } from "node:path";
 import { BenchError } from "../errors.ts";
 import { formatSlo, type SloSpec } from "../metrics/goodput.ts";
-import { writeHtmlReport } from "../report/html/write.ts";
 import { log } from "../util/log.ts";
+import { checkOutputPaths, writingOutput } from "../util/output-paths.ts";
 import {
   type BenchmarkOptions,
   type BenchmarkResult,
@@ -175,6 +175,17 @@ export function formatSweepTable(points: readonly SweepPoint[]): string {
 }
 
 export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
+  // Every point writes into --output_dir, and the page goes to --html: both checked before the first point.
+  await checkOutputPaths(
+    [
+      { flag: "--output_dir", path: opts.outputDir, kind: "dir" },
+      { flag: "--html", path: opts.html },
+    ],
+    [
+      { flag: "--dataset", path: opts.base.dataset },
+      { flag: "--extra_llm_api_options", path: opts.base.extraLlmApiOptions },
+    ],
+  );
   const run = opts.run ?? runBenchmark;
   const points: SweepPoint[] = [];
   const session: BenchmarkSession | undefined = opts.base.backend === "embedded" ? {} : undefined;
@@ -235,17 +246,22 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   }
   if (opts.html) {
     const sorted = [...points].sort((a, b) => a.value - b.value);
-    await writeHtmlReport(
-      sorted.map((p) => p.reportJson),
-      opts.html,
-      {
-        title: `llm-bench sweep over ${opts.axis}: ${sorted.map((p) => p.value).join(", ")}`,
-        pareto: sorted.map((p) => ({
-          label: `${opts.axis === "concurrency" ? "c" : "r"}=${p.value}`,
-          x: p.perUserOutputThroughput,
-          y: p.outputThroughput,
-        })),
-      },
+    const html = opts.html;
+    // Loaded on use: the chart library takes longer to import than the rest of the CLI together.
+    const { writeHtmlReport } = await import("../report/html/write.ts");
+    await writingOutput("--html", html, () =>
+      writeHtmlReport(
+        sorted.map((p) => p.reportJson),
+        html,
+        {
+          title: `llm-bench sweep over ${opts.axis}: ${sorted.map((p) => p.value).join(", ")}`,
+          pareto: sorted.map((p) => ({
+            label: `${opts.axis === "concurrency" ? "c" : "r"}=${p.value}`,
+            x: p.perUserOutputThroughput,
+            y: p.outputThroughput,
+          })),
+        },
+      ),
     );
     log.info(`Wrote ${opts.html}`);
   }

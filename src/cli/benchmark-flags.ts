@@ -82,11 +82,15 @@ export interface SharedRunFlags {
   num_requests: number;
   warmup: number;
   eos_id: number;
+  /**
+   * `--extra_llm_api_options, --config`: commander names an option with two long flags after the last one.
+   * src/cli/flag-coverage.test.ts fails for any option whose parsed name no action reads.
+   */
+  config?: string;
 }
 
 /** Everything addEngineAndDatasetFlags adds (with each command's --warmup), as it appears after parsing. */
 export interface EngineAndDatasetFlags extends SharedRunFlags {
-  extra_llm_api_options?: string;
   max_seq_len?: number;
   kv_cache_free_gpu_mem_fraction?: number;
 }
@@ -113,5 +117,6 @@ export function sharedRunOptions(env: BenchEnv, flags: SharedRunFlags) {
     warmup: flags.warmup,
     eosId: flags.eos_id,
     compat: env.compat,
+    extraLlmApiOptions: flags.config,
   };
 }

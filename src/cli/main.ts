@@ -2,6 +2,7 @@
 import { CommanderError } from "commander";
 import { BenchError } from "../errors.ts";
 import { enabled, type LogLevel, setLogLevel } from "../util/log.ts";
+import { escapeControls } from "../util/terminal-text.ts";
 import { createProgram } from "./program.ts";
 
 /** The one error boundary: typed errors print one clear message and map to their exit codes. */
@@ -22,13 +23,14 @@ async function main(argv: string[]): Promise<number> {
       // commander already printed the message (and help on request).
       return err.exitCode === 0 ? 0 : err.code === "commander.helpDisplayed" ? 0 : 2;
     }
+    // Messages may quote user input: escaped again here, since BenchError subclasses may rewrite `message`.
     if (err instanceof BenchError) {
-      process.stderr.write(`llm-bench: error: ${err.message}\n`);
-      if (enabled("debug") && err.stack) process.stderr.write(`${err.stack}\n`);
+      process.stderr.write(`llm-bench: error: ${escapeControls(err.message)}\n`);
+      if (enabled("debug") && err.stack) process.stderr.write(`${escapeControls(err.stack)}\n`);
       return err.exitCode;
     }
     process.stderr.write(
-      `llm-bench: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      `llm-bench: internal error: ${escapeControls(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`,
     );
     return 1;
   }

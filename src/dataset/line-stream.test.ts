@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { DatasetError } from "../errors.ts";
 import { readLineBatches } from "./line-stream.ts";
 
 async function collect(text: string, chunkBytes: number): Promise<Array<[number, string]>> {
@@ -46,3 +47,29 @@ test("a trailing newline does not add an empty line", async () => {
     [2, "b"],
   ]);
 });
+
+test("a line past maxLineBytes is a DatasetError naming its line, at every chunk size", async () => {
+  const text = `short\n${"x".repeat(40)}\nafter\n`;
+  for (const size of [1, 7, 16, 64, 1024]) {
+    await assert.rejects(
+      collectLimited(text, size, 32),
+      (e: unknown) =>
+        e instanceof DatasetError && e.issues[0]!.line === 2 && /longer than 32 bytes/.test(e.message),
+      `chunk size ${size}`,
+    );
+  }
+  assert.equal((await collect(text, 7)).length, 3, "no limit below the default");
+});
+
+async function collectLimited(text: string, chunkBytes: number, maxLineBytes: number): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), "llm-bench-lines-"));
+  try {
+    const p = join(dir, "f.jsonl");
+    await writeFile(p, text);
+    let n = 0;
+    for await (const b of readLineBatches(p, { chunkBytes, maxLineBytes })) n += b.lines.length;
+    return n;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

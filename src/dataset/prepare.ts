@@ -9,6 +9,7 @@ import { UsageError } from "../errors.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import { nowNs } from "../util/clock.ts";
 import { log } from "../util/log.ts";
+import { writingOutput } from "../util/output-paths.ts";
 import { type ChunkSink, fileSink, JsonlWriter, streamSink } from "./jsonl-writer.ts";
 import { generatePrefixShared, type PrefixSharedSpec } from "./prefix-shared.ts";
 import { generateRealDataset, type RealDatasetSpec } from "./real-dataset.ts";
@@ -135,7 +136,9 @@ export async function prepareDataset(opts: PrepareDatasetOptions): Promise<Prepa
     recordTaskIds: document,
   });
   const output = opts.stdout ? "-" : (opts.output ?? DEFAULT_OUTPUT);
-  const sink: ChunkSink = opts.stdout ? streamSink(opts.stream ?? process.stdout) : await fileSink(output);
+  const sink: ChunkSink = opts.stdout
+    ? streamSink(opts.stream ?? process.stdout)
+    : await writingOutput("--output", output, () => fileSink(output));
   const writer = document
     ? new WorkloadDocumentWriter(sink, (lengths) =>
         workloadMetadata(opts.workload, opts.tokenizer.vocabSize, lengths),
@@ -150,7 +153,7 @@ export async function prepareDataset(opts: PrepareDatasetOptions): Promise<Prepa
       lora,
       yieldNow: () => tick(),
     });
-    await writer.close();
+    await writingOutput("--output", output, () => writer.close());
   } catch (err) {
     await writer.abort();
     throw err;

@@ -192,6 +192,75 @@ describe("readDataset: every error kind, with its line", () => {
     assert.equal(err.exitCode, 1);
   });
 
+  test("ids nested 100k deep are a field error, not a stack overflow", async () => {
+    const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const p = await file(
+      "deep.jsonl",
+      `{"task_id":0,"input_ids":${deep},"output_tokens":1}\n{"task_id":${deep},"input_ids":[1],"output_tokens":1}\n`,
+    );
+    const err = await issuesOf(readDataset(p));
+    assert.deepEqual(
+      err.issues.map((i) => `${i.line}: ${i.field}: ${i.reason}`),
+      [
+        "1: input_ids[0]: an array is not a non-negative integer token id",
+        "2: task_id: must be a string or an integer, got an array",
+      ],
+    );
+  });
+
+  test('duplicate task_ids name the earlier line; 7 and "7" are the same id', async () => {
+    const p = await file(
+      "dup.jsonl",
+      [
+        '{"task_id":7,"input_ids":[1],"output_tokens":1}',
+        '{"task_id":"a","input_ids":[1],"output_tokens":1}',
+        '{"task_id":"7","input_ids":[1],"output_tokens":1}',
+        '{"task_id":"a","input_ids":[1],"output_tokens":1}',
+        '{"task_id":"07","input_ids":[1],"output_tokens":1}',
+      ].join("\n"),
+    );
+    const err = await issuesOf(readDataset(p));
+    assert.deepEqual(
+      err.issues.map((i) => `${i.line}: ${i.field}: ${i.reason}`),
+      [
+        '3: task_id: "7" duplicates the task_id of line 1',
+        '4: task_id: "a" duplicates the task_id of line 2',
+      ],
+    );
+    let n = 0;
+    for await (const _ of iterateDataset(p)) n++;
+    assert.equal(n, 5, "iterateDataset does not hold every id unless asked");
+  });
+
+  test("a line longer than the limit is refused before it is parsed, naming the limit", async () => {
+    const p = await file(
+      "long-line.jsonl",
+      `{"task_id":0,"input_ids":[1],"output_tokens":1}\n{"task_id":1,"input_ids":[${"1,".repeat(5000)}1],"output_tokens":1}\n{"task_id":2}\n`,
+    );
+    const err = await issuesOf(readDataset(p, { maxLineBytes: 4096 }));
+    assert.deepEqual(
+      err.issues.map((i) => `${i.line}: ${i.field}: ${i.reason}`),
+      ["2: (line): longer than 4096 bytes (4 KiB), the longest line llm-bench reads"],
+    );
+    // The same file within the limit reads (and then finds line 3 incomplete).
+    const ok = await issuesOf(readDataset(p));
+    assert.deepEqual(
+      ok.issues.map((i) => `${i.line}: ${i.field}`),
+      ["3: output_tokens", "3: input_ids"],
+    );
+  });
+
+  test("control characters quoted from a line are escaped in the message", async () => {
+    const p = await file(
+      "ansi.jsonl",
+      '{"task_id":"\\u001b[31mred","input_ids":[1],"output_tokens":-1}\n\u001b[2J\u009b1m\n',
+    );
+    const err = await issuesOf(readDataset(p));
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting their absence
+    assert.doesNotMatch(err.message, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    assert.match(err.message, /ansi\.jsonl:2: \(line\): not valid JSON \(.*\\x1b\[2J/);
+  });
+
   test("a prompt that tokenizes to nothing is an error", async () => {
     const p = await file("empty-prompt.jsonl", '{"task_id":0,"prompt":"   ","output_tokens":3}\n');
     const noBos: Tokenizer = { ...toyTokenizer, encode: () => [] };

@@ -1,5 +1,7 @@
 import { DatasetError, type DatasetIssue } from "../errors.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
+import { describeValue } from "./describe.ts";
+import { IdPool, PackedRequest } from "./id-pool.ts";
 import { computeDatasetMetadata } from "./stats.ts";
 import type { DatasetMetadata, DatasetRequest, LoraRequest } from "./types.ts";
 import { readDatasetSource } from "./workload-document-reader.ts";
@@ -13,6 +15,13 @@ export interface ReadDatasetOptions {
   numRequests?: number | undefined;
   /** How many issues the error lists before summarising the rest (default 50). */
   maxIssues?: number | undefined;
+  /** Longest line accepted, in bytes (default MAX_LINE_BYTES, 32 MiB). */
+  maxLineBytes?: number | undefined;
+  /**
+   * Refuse a task_id seen on an earlier line (default: true for readDataset, whose requests are benchmarked and
+   * keyed by id; false for iterateDataset, which would otherwise hold every id and lose its bounded memory).
+   */
+  uniqueTaskIds?: boolean | undefined;
 }
 
 export interface ReadDatasetResult {
@@ -26,17 +35,18 @@ const INT32_LIMIT = 2 ** 31;
 const READ_CHUNK_BYTES = 256 * 1024;
 
 /**
- * Reads a whole dataset into memory as compact requests (ids as Int32Array, the line text is dropped) and
+ * Reads a whole dataset into memory as compact requests (ids packed in shared Int32Array chunks, the line text
+ * dropped) and
  * computes trtllm-bench's dataset statistics. Throws one DatasetError listing every bad line.
  */
 export async function readDataset(path: string, opts: ReadDatasetOptions = {}): Promise<ReadDatasetResult> {
   const requests: DatasetRequest[] = [];
   const isl: number[] = [];
   const osl: number[] = [];
-  for await (const batch of requestBatches(path, opts)) {
+  for await (const batch of requestBatches(path, { ...opts, uniqueTaskIds: opts.uniqueTaskIds ?? true })) {
     for (const r of batch) {
       requests.push(r);
-      isl.push(r.inputIds.length);
+      isl.push(r.inputLength);
       osl.push(r.outputTokens);
     }
   }
@@ -61,20 +71,25 @@ export async function* iterateDataset(
 async function* requestBatches(
   path: string,
   opts: ReadDatasetOptions,
-): AsyncGenerator<DatasetRequest[], void, undefined> {
+): AsyncGenerator<PackedRequest[], void, undefined> {
   const issues = new IssueCollector(path, opts.maxIssues ?? DEFAULT_MAX_ISSUES);
   const ctx: LineContext = {
     issues,
     tokenizer: opts.tokenizer,
     vocabLimit: opts.vocabSize ?? opts.tokenizer?.totalVocabSize ?? INT32_LIMIT,
     fieldPrefix: "",
+    seenIds: opts.uniqueTaskIds ? new Map() : undefined,
+    pool: new IdPool(),
   };
   const cap = opts.numRequests && opts.numRequests > 0 ? opts.numRequests : Number.POSITIVE_INFINITY;
   let seen = 0;
   try {
     // JSONL, or trtllm-bench 0.17's {metadata, samples} document (its samples arrive as JSONL requests).
-    for await (const batch of readDatasetSource(path, { chunkBytes: READ_CHUNK_BYTES })) {
-      const out: DatasetRequest[] = [];
+    for await (const batch of readDatasetSource(path, {
+      chunkBytes: READ_CHUNK_BYTES,
+      maxLineBytes: opts.maxLineBytes,
+    })) {
+      const out: PackedRequest[] = [];
       let full = false;
       for (let i = 0; i < batch.lines.length; i++) {
         const text = batch.lines[i]!;
@@ -97,6 +112,11 @@ async function* requestBatches(
       if (full || seen >= cap) break;
     }
   } catch (err) {
+    // A line too long to read: reported with the issues found before it.
+    if (err instanceof DatasetError) {
+      for (const i of err.issues) issues.add(i.line, i.field, i.reason);
+      issues.throwIfAny();
+    }
     // Only file-system failures become dataset errors; anything else (a tokenizer bug) keeps its own stack.
     const code = (err as NodeJS.ErrnoException).code;
     if (typeof code !== "string" || !(err as NodeJS.ErrnoException).syscall) throw err;
@@ -112,6 +132,18 @@ interface LineContext {
   vocabLimit: number;
   /** Put before field names in messages: `samples[3].` for a document's samples. */
   fieldPrefix: string;
+  /** First line of each task_id seen (integer-like strings keyed as numbers: both become the same JSON key). */
+  seenIds: Map<string | number, number> | undefined;
+  pool: IdPool;
+}
+
+const CANONICAL_INT = /^-?(0|[1-9]\d*)$/;
+
+/** `--output_json` and the request records key by String(task_id): 7 and "7" collide, so they count as one id. */
+function idKey(id: string | number): string | number {
+  if (typeof id === "number" || !CANONICAL_INT.test(id)) return id;
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : id;
 }
 
 function isBlank(text: string): boolean {
@@ -123,7 +155,7 @@ function isBlank(text: string): boolean {
  * Validates one line by hand (measured ~15× cheaper than zod on 1024-id lines: ~15 µs vs ~230 µs): unknown keys are
  * allowed, `input_ids` (alias `logits`) wins over `prompt`, ids must be integers inside the vocabulary.
  */
-function parseDatasetLine(text: string, line: number, ctx: LineContext): DatasetRequest | undefined {
+function parseDatasetLine(text: string, line: number, ctx: LineContext): PackedRequest | undefined {
   const bad = (field: string, reason: string) => ctx.issues.add(line, ctx.fieldPrefix + field, reason);
   let o: unknown;
   try {
@@ -143,6 +175,11 @@ function parseDatasetLine(text: string, line: number, ctx: LineContext): Dataset
   if (taskId === undefined) bad("task_id", "required (a string or an integer)");
   else if (typeof taskId !== "string" && !Number.isSafeInteger(taskId)) {
     bad("task_id", `must be a string or an integer, got ${describe(taskId)}`);
+  } else if (ctx.seenIds) {
+    const key = idKey(taskId as string | number);
+    const first = ctx.seenIds.get(key);
+    if (first !== undefined) bad("task_id", `${describe(taskId)} duplicates the task_id of line ${first}`);
+    else ctx.seenIds.set(key, line);
   }
 
   const outputTokens = rec["output_tokens"];
@@ -155,15 +192,28 @@ function parseDatasetLine(text: string, line: number, ctx: LineContext): Dataset
   const inputIds = readInputIds(rec, prompt, ctx, bad);
   const loraRequest = readLora(rec["lora_request"], bad);
 
-  if (ctx.issues.total !== before || !inputIds) return undefined;
-  return {
-    taskId: taskId as string | number,
-    inputIds,
+  if (!inputIds) return undefined;
+  if (ctx.issues.total !== before) {
+    ctx.pool.release(inputIds);
+    return undefined;
+  }
+  return new PackedRequest(
+    taskId as string | number,
+    inputIds.chunk,
+    inputIds.offset,
+    inputIds.length,
     prompt,
-    outputTokens: outputTokens as number,
+    outputTokens as number,
     line,
     loraRequest,
-  };
+  );
+}
+
+/** Where a line's ids were written in the pool. */
+interface PooledIds {
+  chunk: Int32Array;
+  offset: number;
+  length: number;
 }
 
 type Bad = (field: string, reason: string) => void;
@@ -173,7 +223,7 @@ function readInputIds(
   prompt: string | undefined,
   ctx: LineContext,
   bad: Bad,
-): Int32Array | undefined {
+): PooledIds | undefined {
   // trtllm-bench: data.get("input_ids", data.get("logits")); a null value counts as absent.
   let field = "input_ids";
   let ids = rec["input_ids"];
@@ -189,7 +239,7 @@ function readInputIds(
       bad(field, `must be an array of integer token ids, got ${describe(ids)}`);
       return undefined;
     }
-    return toIds(ids, field, ctx.vocabLimit, bad);
+    return toIds(ids, field, ctx, bad);
   }
   const raw = rec["prompt"];
   if (raw === undefined || raw === null) {
@@ -208,30 +258,35 @@ function readInputIds(
     return undefined;
   }
   // HF `tokenizer(prompt)` as trtllm-bench calls it adds special tokens (BOS for Llama).
-  return toIds(ctx.tokenizer.encode(prompt, { addSpecialTokens: true }), "prompt", ctx.vocabLimit, bad);
+  return toIds(ctx.tokenizer.encode(prompt, { addSpecialTokens: true }), "prompt", ctx, bad);
 }
 
-/** Copies ids into an Int32Array, stopping at the first bad one (one issue per line, not one per token). */
-function toIds(ids: readonly unknown[], field: string, limit: number, bad: Bad): Int32Array | undefined {
+/** Copies ids into the pool, stopping at the first bad one (one issue per line, not one per token). */
+function toIds(ids: readonly unknown[], field: string, ctx: LineContext, bad: Bad): PooledIds | undefined {
   const n = ids.length;
+  const limit = ctx.vocabLimit;
   if (n === 0) {
     bad(field, field === "prompt" ? "tokenizes to no tokens" : "must not be empty");
     return undefined;
   }
-  const out = new Int32Array(n);
+  const at = ctx.pool.reserve(n);
+  const out = at.chunk;
+  const base = at.offset;
   for (let i = 0; i < n; i++) {
-    const v = ids[i] as number;
-    // `>>> 0` maps non-numbers, fractions and negatives to a different value, so one compare checks them all.
-    if (v >>> 0 !== v || v >= limit) {
+    const v = ids[i];
+    // typeof first: `>>>` would coerce an array or object through toString, recursing as deep as it is nested.
+    // Then `>>> 0` maps fractions and negatives to a different value, so one compare checks them all.
+    if (typeof v !== "number" || v >>> 0 !== v || v >= limit) {
       const where = field === "prompt" ? "prompt" : `${field}[${i}]`;
-      if (Number.isInteger(v) && v >= 0) {
+      if (typeof v === "number" && Number.isInteger(v) && v >= 0) {
         bad(where, `${v} is outside the vocabulary [0, ${limit})`);
       } else bad(where, `${describe(v)} is not a non-negative integer token id`);
+      ctx.pool.release(at);
       return undefined;
     }
-    out[i] = v;
+    out[base + i] = v;
   }
-  return out;
+  return { chunk: out, offset: base, length: n };
 }
 
 function readLora(v: unknown, bad: Bad): LoraRequest | undefined {
@@ -260,14 +315,7 @@ function readLora(v: unknown, bad: Bad): LoraRequest | undefined {
   return ok ? { lora_name: name as string, lora_int_id: id as number, lora_path: path as string } : undefined;
 }
 
-function describe(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "object") return "an object";
-  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  return String(v);
-}
+const describe = describeValue;
 
 class IssueCollector {
   readonly kept: DatasetIssue[] = [];

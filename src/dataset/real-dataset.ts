@@ -4,12 +4,15 @@
  * tokenizer (special tokens included), longer-than-`--max-input-len` prompts are dropped (not truncated), the
  * output length is the golden output's token count or drawn from `--output-len-dist`.
  */
+
+import { constants } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { extname } from "node:path";
-import { createInterface } from "node:readline";
 import { DatasetError, type DatasetIssue, UsageError } from "../errors.ts";
 import { log } from "../util/log.ts";
+import { describeValue } from "./describe.ts";
+import { readLineBatches } from "./line-stream.ts";
 import type { GenerateContext, GenerateResult, PromptMode } from "./prepare.ts";
 import { PythonRandom } from "./rng/python-random.ts";
 import { legacySeed, MAX_OUTPUT_TOKENS, normDistLengths } from "./synthetic.ts";
@@ -100,13 +103,28 @@ function jsonErrorLine(text: string, err: Error): number {
   return line;
 }
 
+/** Lines of a JSONL or text file, each bounded by MAX_LINE_BYTES (a longer one is a DatasetError). */
 async function* lines(path: string): AsyncGenerator<{ line: number; text: string }> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: "utf8" }), crlfDelay: Infinity });
-  let n = 0;
-  for await (const text of rl) yield { line: ++n, text };
+  for await (const { firstLine, lines } of readLineBatches(path)) {
+    for (let i = 0; i < lines.length; i++) yield { line: firstLine + i, text: lines[i]! };
+  }
 }
 
 async function* jsonArrayRows(path: string): AsyncGenerator<Row> {
+  // A JSON array is parsed whole, and a V8 string holds at most MAX_STRING_LENGTH characters.
+  const { size } = await stat(path);
+  if (size > constants.MAX_STRING_LENGTH) {
+    throw new DatasetError([
+      {
+        file: path,
+        line: 0,
+        field: "(file)",
+        reason:
+          `${size} bytes: a JSON array is read whole, and a string holds at most ${constants.MAX_STRING_LENGTH} ` +
+          "characters. Convert it to JSONL (one record per line), which is streamed.",
+      },
+    ]);
+  }
   const text = await readFile(path, "utf8");
   let parsed: unknown;
   try {
@@ -173,7 +191,7 @@ function field(
   const reason =
     v === undefined
       ? `missing key (available: ${Object.keys(obj).join(", ") || "none"})`
-      : `expected a string, got ${JSON.stringify(v)?.slice(0, 40)}`;
+      : `expected a string, got ${describeValue(v)}`;
   return { ...where, field: key, reason };
 }
 

@@ -34,7 +34,7 @@ const DOCUMENT_KEYS = new Set(["metadata", "samples"]);
 /** Reads `path` ("-": stdin) as JSONL or as a 0.17 document, whichever it is. */
 export async function* readDatasetSource(
   path: string,
-  opts: { chunkBytes?: number } = {},
+  opts: { chunkBytes?: number; maxLineBytes?: number | undefined } = {},
 ): AsyncGenerator<SourceBatch, void, undefined> {
   const input: Readable = openInput(path, opts.chunkBytes);
   const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
@@ -63,7 +63,7 @@ export async function* readDatasetSource(
     },
   };
   if (kind === "document") yield* documentBatches(path, rest);
-  else yield* lineBatchesOf(rest);
+  else yield* lineBatchesOf(rest, path, opts.maxLineBytes);
 }
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);

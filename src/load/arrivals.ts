@@ -54,21 +54,34 @@ export function gammaSample(rng: MT19937, shape: number): number {
 }
 
 /**
- * Offsets (ns from the start of the run, non-decreasing) at which each of `n` requests is due. The first
- * request is due after one gap, as in vLLM (a gap is drawn before every request). Infinite rate: all zero.
+ * The schedule drawn one arrival at a time, so a run holds no per-request schedule (a million-request dataset
+ * costs nothing up front, and a run stopped early never draws the rest). `next()` gives offsets (ns from the
+ * start of the run, non-decreasing); the first request is due after one gap, as in vLLM (a gap is drawn before
+ * every request). Infinite rate: all zero.
  */
-export function arrivalOffsetsNs(n: number, spec: RateSpec): Float64Array {
-  if (!(spec.rate > 0)) throw new RangeError(`rate must be > 0, got ${spec.rate}`);
-  if (!(spec.burstiness > 0)) throw new RangeError(`burstiness must be > 0, got ${spec.burstiness}`);
-  const out = new Float64Array(n);
-  if (spec.rate === Number.POSITIVE_INFINITY) return out;
-  const rng = MT19937.fromSeed(spec.seed >>> 0);
-  // Gamma(k, θ) has mean kθ: θ = 1 / (rate · k) gives mean gap 1/rate.
-  const scaleNs = 1e9 / (spec.rate * spec.burstiness);
-  let t = 0;
-  for (let i = 0; i < n; i++) {
-    t += gammaSample(rng, spec.burstiness) * scaleNs;
-    out[i] = t;
+export class ArrivalSchedule {
+  private readonly rng: MT19937 | undefined;
+  private readonly scaleNs: number;
+  private t = 0;
+
+  constructor(private readonly spec: RateSpec) {
+    if (!(spec.rate > 0)) throw new RangeError(`rate must be > 0, got ${spec.rate}`);
+    if (!(spec.burstiness > 0)) throw new RangeError(`burstiness must be > 0, got ${spec.burstiness}`);
+    this.rng = spec.rate === Number.POSITIVE_INFINITY ? undefined : MT19937.fromSeed(spec.seed >>> 0);
+    // Gamma(k, θ) has mean kθ: θ = 1 / (rate · k) gives mean gap 1/rate.
+    this.scaleNs = 1e9 / (spec.rate * spec.burstiness);
   }
+
+  next(): number {
+    if (this.rng) this.t += gammaSample(this.rng, this.spec.burstiness) * this.scaleNs;
+    return this.t;
+  }
+}
+
+/** The first `n` offsets of an `ArrivalSchedule` (tests and tools; the load generator draws them lazily). */
+export function arrivalOffsetsNs(n: number, spec: RateSpec): Float64Array {
+  const schedule = new ArrivalSchedule(spec);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = schedule.next();
   return out;
 }

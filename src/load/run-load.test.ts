@@ -19,7 +19,13 @@ function dataset(n: number, outputTokens: number): DatasetRequest[] {
 
 const base = { streaming: true, eosId: undefined, keepOutputIds: false, warnOnLag: false };
 
-describe("runLoad", () => {
+/** `n` requests sharing one object: a million-request dataset without a million allocations. */
+function bigDataset(n: number, outputTokens: number): DatasetRequest[] {
+  const one = dataset(1, outputTokens)[0]!;
+  return new Array<DatasetRequest>(n).fill(one);
+}
+
+describe("runLoad", { timeout: 60_000 }, () => {
   it("offline: every request is due at t0 and all are in flight together", async () => {
     const engine = new FakeEngine({ stepMs: 2 });
     const { records, summary } = await runOffline(engine, dataset(6, 3), { ...base, concurrency: -1 });
@@ -149,5 +155,83 @@ describe("runLoad", () => {
     }
     const without = await runOffline(engine, dataset(2, 4), { ...base, concurrency: -1 });
     for (const r of without.records) assert.equal(r.chunkNs, undefined);
+  });
+
+  // Before lazy submission, each of these queued one waiter per request up front and woke them one by one
+  // when the run ended (minutes for a million): the test timeout is the bound.
+  it("1M requests offline under a cap: the duration bound ends the run at once", {
+    timeout: 30_000,
+  }, async () => {
+    const engine = new FakeEngine({ stepMs: 1 });
+    const n = 1_000_000;
+    const { records, summary } = await runLoad(
+      engine,
+      bigDataset(n, 2),
+      { concurrency: 8, durationS: 0.2 },
+      base,
+    );
+    assert.ok(summary.durationReached);
+    assert.ok(!summary.interrupted);
+    assert.equal(summary.issued + summary.notIssued, n);
+    assert.ok(summary.issued < n / 10, `issued ${summary.issued}`);
+    assert.equal(records.length, summary.issued);
+    assert.equal(engine.started, summary.issued);
+    assert.ok(engine.maxInFlight <= 8);
+  });
+
+  it("1M requests offline under a cap: an abort ends the run at once", { timeout: 30_000 }, async () => {
+    const engine = new FakeEngine({ stepMs: 5 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    const n = 1_000_000;
+    const { records, summary } = await runOffline(engine, bigDataset(n, 100), {
+      ...base,
+      concurrency: 4,
+      signal: ac.signal,
+    });
+    assert.ok(summary.interrupted);
+    assert.equal(summary.cancelled, 4, "the four in flight are cancelled");
+    assert.equal(records.length, 0);
+    assert.equal(summary.issued, 4);
+    assert.equal(summary.notIssued, n - 4);
+  });
+
+  it("unlimited offline load still lets timers and signals run while it submits", {
+    timeout: 30_000,
+  }, async () => {
+    const engine = new FakeEngine({ stepMs: 1 });
+    const ac = new AbortController();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    // Aborted from a timer: it can only fire if the submission loop yields to the event loop.
+    setTimeout(() => ac.abort(), 0);
+    try {
+      const { summary } = await runOffline(engine, bigDataset(200_000, 1_000), {
+        ...base,
+        concurrency: -1,
+        signal: ac.signal,
+      });
+      assert.ok(summary.interrupted);
+      assert.ok(summary.notIssued > 0, "the abort stopped the submission before the end of the dataset");
+      assert.ok(ticks > 0);
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
+  it("an engine that throws stops the submission; the error reaches the caller", async () => {
+    const engine = new FakeEngine({ stepMs: 2 });
+    const generate = engine.generate.bind(engine);
+    let calls = 0;
+    engine.generate = (req, sink, signal) => {
+      calls++;
+      if (calls === 5) return Promise.reject(new Error("engine exploded"));
+      return generate(req, sink, signal);
+    };
+    await assert.rejects(
+      runOffline(engine, dataset(1000, 3), { ...base, concurrency: 2 }),
+      /engine exploded/,
+    );
+    assert.ok(calls < 10, `sent ${calls} requests after the failure`);
   });
 });

@@ -10,7 +10,7 @@ import type { Engine, GenerationResult, TokenSink } from "../engine/types.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { nowNs } from "../util/clock.ts";
 import { log } from "../util/log.ts";
-import { arrivalOffsetsNs, type RateSpec } from "./arrivals.ts";
+import { ArrivalSchedule, type RateSpec } from "./arrivals.ts";
 import { DEFAULT_LAG_THRESHOLD_MS, type EventLoopLag, startLagMonitor } from "./event-loop-lag.ts";
 import { Semaphore } from "./semaphore.ts";
 
@@ -94,8 +94,17 @@ function sleepOnce(targetNs: number, signal: AbortSignal | undefined): Promise<v
   });
 }
 
+/**
+ * A copy without the spare capacity push() leaves behind (V8 grows arrays to 1.5x + 16 slots): records live for
+ * the whole run, and for short outputs the spare slots were a third of a record's memory.
+ */
+function exact<T>(a: T[]): T[] {
+  return a.slice();
+}
+
 function toRecord(
   req: DatasetRequest,
+  numInputTokens: number,
   result: GenerationResult,
   scheduledNs: number,
   startNs: number,
@@ -104,7 +113,7 @@ function toRecord(
 ): RequestRecord {
   return {
     id: String(req.taskId),
-    numInputTokens: req.inputIds.length,
+    numInputTokens,
     // The server's own count wins over the client's re-tokenization of its text (both are kept below).
     numOutputTokens: result.serverOutputTokens ?? result.outputIds.length,
     scheduledNs,
@@ -118,21 +127,40 @@ function toRecord(
       result.finishReason === "error" || result.finishReason === "cancelled"
         ? (result.error ?? result.finishReason)
         : undefined,
-    ...(opts.keepOutputIds ? { outputIds: result.outputIds } : {}),
-    ...(chunkNs ? { chunkNs } : {}),
+    ...(opts.keepOutputIds ? { outputIds: exact(result.outputIds) } : {}),
+    ...(chunkNs ? { chunkNs: exact(chunkNs) } : {}),
     ...(result.draftTokens !== undefined ? { draftTokens: result.draftTokens } : {}),
     ...(result.acceptedDraftTokens !== undefined ? { acceptedDraftTokens: result.acceptedDraftTokens } : {}),
     ...(result.serverOutputTokens !== undefined ? { serverOutputTokens: result.serverOutputTokens } : {}),
     ...(result.clientOutputTokens !== undefined ? { clientOutputTokens: result.clientOutputTokens } : {}),
     ...(result.serverInputTokens !== undefined ? { serverInputTokens: result.serverInputTokens } : {}),
     ...(result.outputText !== undefined ? { outputText: result.outputText } : {}),
-    ...(result.chunkTimesNs !== undefined ? { chunkTimesNs: result.chunkTimesNs } : {}),
+    ...(result.chunkTimesNs !== undefined ? { chunkTimesNs: exact(result.chunkTimesNs) } : {}),
     ...(result.sentNs !== undefined ? { sentNs: result.sentNs } : {}),
     ...(result.firstByteNs !== undefined ? { firstByteNs: result.firstByteNs } : {}),
-    ...(result.chunkTokenCounts !== undefined ? { chunkTokens: result.chunkTokenCounts } : {}),
+    ...(result.chunkTokenCounts !== undefined ? { chunkTokens: exact(result.chunkTokenCounts) } : {}),
   };
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Launches between forced yields to the event loop. Unlimited offline load never waits, and an engine that
+ * settles requests in microtasks would free slots without ever leaving the microtask queue: either way signals
+ * (SIGINT) and timers (the duration bound) must still run.
+ */
+const YIELD_EVERY = 1024;
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Submits lazily: one loop takes the next request only when it is due and a concurrency slot is free, so the
+ * work per request is O(1) and nothing (promise, timer, waiter) exists for a request not yet sent. A stop (the
+ * user's signal, the duration bound, an engine that throws) wakes the loop's single wait at once, so ending a
+ * run costs the same at any dataset size.
+ */
 export async function runLoad(
   engine: Engine,
   requests: readonly DatasetRequest[],
@@ -140,88 +168,132 @@ export async function runLoad(
   opts: LoadOptions,
 ): Promise<LoadResult> {
   const n = requests.length;
-  const offsets = shape.rate ? arrivalOffsetsNs(n, shape.rate) : new Float64Array(n);
+  const schedule = shape.rate ? new ArrivalSchedule(shape.rate) : undefined;
   const sem = new Semaphore(shape.concurrency);
   const slots: Array<RequestRecord | undefined> = new Array(n);
   const { signal } = opts;
   const lag = startLagMonitor(opts.lagThresholdMs ?? DEFAULT_LAG_THRESHOLD_MS);
   const t0 = nowNs();
   const deadlineNs = shape.durationS !== undefined ? t0 + shape.durationS * 1e9 : Number.POSITIVE_INFINITY;
+  // One signal for every wait of the submission loop: the user's interrupt, the duration bound, a failure.
+  const stop = new AbortController();
+  const onUserAbort = () => stop.abort();
+  signal?.addEventListener("abort", onUserAbort, { once: true });
+  if (signal?.aborted) stop.abort();
+  let durationReached = false;
+  // setTimeout takes at most 2^31 - 1 ms (about 24.8 days); a longer bound is only checked before each send.
+  const boundMs = shape.durationS !== undefined ? Math.ceil(shape.durationS * 1e3) : Number.POSITIVE_INFINITY;
+  const deadlineTimer =
+    boundMs <= MAX_TIMER_MS
+      ? setTimeout(() => {
+          durationReached = true;
+          stop.abort();
+        }, boundMs)
+      : undefined;
   let issued = 0;
   let cancelled = 0;
-  let durationReached = false;
-  const tasks: Array<Promise<void>> = [];
+  let inFlight = 0;
+  let submitting = true;
+  let failure: { error: unknown } | undefined;
+  let drained: () => void = () => {};
+  const allDone = new Promise<void>((resolve) => {
+    drained = resolve;
+  });
 
-  const stopIssuing = (): boolean => {
-    if (signal?.aborted) return true;
-    if (nowNs() >= deadlineNs) {
-      durationReached = true;
-      return true;
-    }
-    return false;
+  const finishOne = () => {
+    sem.release();
+    inFlight--;
+    if (inFlight === 0 && !submitting) drained();
   };
 
   const runOne = async (index: number, scheduledNs: number): Promise<void> => {
     const req = requests[index]!;
-    const wait = sem.acquire();
-    if (wait) await wait;
-    try {
-      // A request that waited for its slot past an interrupt or the duration bound is never sent.
-      if (stopIssuing()) return;
-      issued++;
-      const chunkNs = opts.keepChunkTimes ? ([] as number[]) : undefined;
-      const sink: TokenSink | undefined = chunkNs
-        ? {
-            onTokens(_tokens, timeNs) {
-              chunkNs.push(timeNs);
-            },
-          }
-        : undefined;
-      const startNs = nowNs();
-      const result = await engine.generate(
-        {
-          id: String(req.taskId),
-          inputIds: req.inputIds,
-          prompt: req.prompt,
-          maxTokens: req.outputTokens,
-          eosId: opts.eosId,
-          streaming: opts.streaming,
-        },
-        sink,
-        signal,
-      );
-      // Interrupted mid-flight: not a failure of the engine, so not a record (backends may report it as an error).
-      if (signal?.aborted && (result.finishReason === "cancelled" || result.finishReason === "error")) {
-        cancelled++;
-        return;
-      }
-      const record = toRecord(req, result, scheduledNs, startNs, opts, chunkNs);
-      slots[index] = record;
-      opts.onRecord?.(record);
-    } finally {
-      sem.release();
+    const chunkNs = opts.keepChunkTimes ? ([] as number[]) : undefined;
+    const sink: TokenSink | undefined = chunkNs
+      ? {
+          onTokens(_tokens, timeNs) {
+            chunkNs.push(timeNs);
+          },
+        }
+      : undefined;
+    // Read once: a dataset request may make this view on each read (src/dataset/id-pool.ts).
+    const inputIds = req.inputIds;
+    const startNs = nowNs();
+    const result = await engine.generate(
+      {
+        id: String(req.taskId),
+        inputIds,
+        prompt: req.prompt,
+        maxTokens: req.outputTokens,
+        eosId: opts.eosId,
+        streaming: opts.streaming,
+      },
+      sink,
+      signal,
+    );
+    // Interrupted mid-flight: not a failure of the engine, so not a record (backends may report it as an error).
+    if (signal?.aborted && (result.finishReason === "cancelled" || result.finishReason === "error")) {
+      cancelled++;
+      return;
     }
+    const record = toRecord(req, inputIds.length, result, scheduledNs, startNs, opts, chunkNs);
+    slots[index] = record;
+    opts.onRecord?.(record);
   };
 
+  const launch = (index: number, scheduledNs: number) => {
+    issued++;
+    inFlight++;
+    runOne(index, scheduledNs).then(finishOne, (err: unknown) => {
+      // An engine that throws (rather than reporting a failed request) ends the run: stop sending, let the
+      // requests in flight finish, then rethrow.
+      failure ??= { error: err };
+      stop.abort();
+      finishOne();
+    });
+  };
+
+  let sinceYield = 0;
   for (let i = 0; i < n; i++) {
-    const due = t0 + offsets[i]!;
-    if (due > nowNs()) await sleepUntil(due, signal);
-    if (signal?.aborted) break;
+    const due = schedule ? t0 + schedule.next() : t0;
     if (due >= deadlineNs) {
       durationReached = true;
       break;
     }
-    tasks.push(runOne(i, due));
+    if (due > nowNs()) await sleepUntil(due, stop.signal);
+    if (stop.signal.aborted) break;
+    const wait = sem.acquire(stop.signal);
+    if (wait && !(await wait)) break;
+    // A slot freed at the moment of a stop, or a late timer past the bound: the request is not sent.
+    if (stop.signal.aborted || nowNs() >= deadlineNs) {
+      sem.release();
+      break;
+    }
+    launch(i, due);
+    if (++sinceYield >= YIELD_EVERY) {
+      sinceYield = 0;
+      await yieldToLoop();
+    }
   }
+  submitting = false;
+  if (deadlineTimer) clearTimeout(deadlineTimer);
+  signal?.removeEventListener("abort", onUserAbort);
+  const interrupted = signal?.aborted === true;
+  if (nowNs() >= deadlineNs) durationReached = true;
+  // The bound "stopped issuing" only when it cut the dataset short (and nothing else stopped the run).
+  durationReached &&= issued < n && !interrupted && failure === undefined;
   const seconds = (nowNs() - t0) / 1e9;
-  const rate = seconds > 0 ? tasks.length / seconds : Number.POSITIVE_INFINITY;
+  const rate = seconds > 0 ? issued / seconds : Number.POSITIVE_INFINITY;
   log.info(
-    `Request submission complete. [count=${tasks.length}, time=${seconds.toFixed(4)}s, rate=${rate.toFixed(2)} req/s]`,
+    `Request submission complete. [count=${issued}, time=${seconds.toFixed(4)}s, rate=${rate.toFixed(2)} req/s]`,
   );
-  await Promise.all(tasks);
+  if (inFlight > 0) await allDone;
+  if (failure) {
+    lag.stop(false);
+    throw failure.error;
+  }
   const wallSeconds = (nowNs() - t0) / 1e9;
   const records = slots.filter((r): r is RequestRecord => r !== undefined);
-  const interrupted = signal?.aborted === true;
   const summary: LoadSummary = {
     shape: shape.rate ? "rate" : "offline",
     requestRate: shape.rate?.rate,
@@ -242,8 +314,8 @@ export async function runLoad(
       `${opts.label ?? "Run"} interrupted: ${records.length} finished, ${cancelled} cancelled in flight, ` +
         `${summary.notIssued} never sent.`,
     );
-  } else if (durationReached) {
+  } else if (summary.durationReached) {
     log.info(`Duration bound of ${shape.durationS}s reached: ${summary.notIssued} request(s) not sent.`);
   }
-  return { records, submission: { count: tasks.length, seconds, rate }, summary };
+  return { records, submission: { count: issued, seconds, rate }, summary };
 }

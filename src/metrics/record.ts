@@ -33,7 +33,7 @@ export interface RequestRecord {
   /** HTTP backends: input tokens per the server's usage (`numInputTokens` stays the dataset's). */
   serverInputTokens?: number;
   /** HTTP backends: the generated text until it is tokenized after the run (then removed). */
-  outputText?: string;
+  outputText?: string | undefined;
   /** Arrival times (ns) of the output-carrying chunks; tokens per chunk when the server reported them. */
   chunkTimesNs?: number[];
   chunkTokens?: number[];

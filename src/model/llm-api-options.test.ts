@@ -4,7 +4,23 @@ import { ConfigError } from "../errors.ts";
 import { setLogSink } from "../util/log.ts";
 import { parseLlmApiOptions } from "./llm-api-options.ts";
 
-describe("parseLlmApiOptions", () => {
+/** Nine levels of nine aliases each: 9^9 leaves once expanded. */
+const ALIAS_BOMB = [
+  "a: &a [x, x, x, x, x, x, x, x, x]",
+  ..."bcdefghi".split("").map((c, i) => {
+    const prev = "abcdefghi"[i]!;
+    return `${c}: &${c} [${Array(9).fill(`*${prev}`).join(", ")}]`;
+  }),
+].join("\n");
+
+describe("parseLlmApiOptions", { timeout: 10_000 }, () => {
+  it("an alias bomb is a ConfigError naming the file, not a crash", () => {
+    assert.throws(
+      () => parseLlmApiOptions(ALIAS_BOMB, "bomb.yml"),
+      (e: unknown) => e instanceof ConfigError && /^bomb\.yml: .*alias/i.test(e.message),
+    );
+  });
+
   it("reads the keys we use, YAML 1.1 booleans included", () => {
     const o = parseLlmApiOptions(
       "enable_chunked_prefill: yes\nkv_cache_config:\n  dtype: fp8\n  free_gpu_memory_fraction: 0.5\n  enable_block_reuse: no\nmax_batch_size: 16\n",

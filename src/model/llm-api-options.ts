@@ -3,7 +3,7 @@
  * YAML 1.1, as PyYAML does (so `enable_block_reuse: no` is false), keep the keys that mean something for our
  * engines, and warn about the rest instead of failing: the same file is meant to work against TensorRT-LLM too.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../errors.ts";
@@ -58,7 +58,15 @@ export function parseLlmApiOptions(text: string, file: string): LlmApiOptions {
       file,
     );
   }
-  const value: unknown = doc.toJS() ?? {};
+  let value: unknown;
+  try {
+    // The yaml library caps alias expansion (maxAliasCount) and throws a ReferenceError past it: an alias bomb.
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (err) {
+    throw new ConfigError(`cannot be read as LLM-API options: ${(err as Error).message}`, file, {
+      cause: err,
+    });
+  }
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new ConfigError("expected a mapping of LLM-API options at the top level", file);
   }
@@ -79,11 +87,24 @@ export function parseLlmApiOptions(text: string, file: string): LlmApiOptions {
   return parsed.data;
 }
 
+/** An options file is a few lines; anything this large is the wrong file (and would be parsed whole). */
+export const MAX_LLM_API_OPTIONS_BYTES = 1 << 20;
+/** Aliases the expansion may follow: real option files use a handful (anchors for shared sub-configs). */
+const MAX_ALIAS_COUNT = 100;
+
 export async function readLlmApiOptions(file: string): Promise<LlmApiOptions> {
   let text: string;
   try {
+    const size = (await stat(file)).size;
+    if (size > MAX_LLM_API_OPTIONS_BYTES) {
+      throw new ConfigError(
+        `is ${size} bytes; an LLM-API options file is at most ${MAX_LLM_API_OPTIONS_BYTES} bytes`,
+        file,
+      );
+    }
     text = await readFile(file, "utf8");
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(`cannot read: ${(err as Error).message}`, file, { cause: err });
   }
   return parseLlmApiOptions(text, file);

@@ -2,6 +2,7 @@ import type { PercentileStats } from "../dataset/types.ts";
 import { computeSummary, gpuSummary, hostSummary } from "../engine/machine.ts";
 import { formatSlo } from "../metrics/goodput.ts";
 import { scaleStats } from "../metrics/percentiles.ts";
+import { escapeControls } from "../util/terminal-text.ts";
 import { datasetCell, exponential, fixed, pyStr } from "./format.ts";
 import type { ReportInput } from "./report-input.ts";
 import { telemetrySections } from "./telemetry-console.ts";
@@ -24,7 +25,8 @@ export function formatReport(input: ReportInput): string {
     ...telemetrySections(input),
     datasetSection(input),
   ];
-  return `${sections.filter((s) => s !== undefined).join("\n")}${RULE}\n`;
+  // Model names, paths and a server's version string are quoted as given: escaped for the terminal.
+  return escapeControls(`${sections.filter((s) => s !== undefined).join("\n")}${RULE}\n`);
 }
 
 const RULE = "===========================================================";

@@ -2,6 +2,8 @@
  * Logging in trtllm-bench's shape (`[date] [LLM-BENCH] [I] message`) on stderr, so stdout stays clean for
  * `--stdout` datasets and reports.
  */
+import { escapeControls } from "./terminal-text.ts";
+
 export const LOG_LEVELS = [
   "internal_error",
   "error",
@@ -50,7 +52,7 @@ function stamp(): string {
 }
 
 function emit(level: LogLevel, msg: string): void {
-  if (enabled(level)) sink(`[${stamp()}] [LLM-BENCH] [${LETTER[level]}] ${msg}`);
+  if (enabled(level)) sink(`[${stamp()}] [LLM-BENCH] [${LETTER[level]}] ${escapeControls(msg)}`);
 }
 
 export const log = {

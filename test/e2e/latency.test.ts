@@ -102,6 +102,8 @@ describe("latency (tiny engine)", { timeout: 300_000 }, () => {
 
   it("with the engine itself as draft: streaming sections and DECODING STATISTICS with full acceptance", async () => {
     const reportJson = join(ws, "report.json");
+    const llmApiYaml = join(ws, "llm-api.yaml");
+    await writeFile(llmApiYaml, "kv_cache_config:\n  free_gpu_memory_fraction: 0.25\n");
     const r = cli([
       "--model",
       "test/tiny-latency",
@@ -118,6 +120,8 @@ describe("latency (tiny engine)", { timeout: 300_000 }, () => {
       "1",
       "--report_json",
       reportJson,
+      "--config",
+      llmApiYaml,
     ]);
     assert.equal(r.code, 0, r.stderr);
     const out = r.stdout;
@@ -138,12 +142,13 @@ describe("latency (tiny engine)", { timeout: 300_000 }, () => {
     const json = JSON.parse(await readFile(reportJson, "utf8")) as {
       decoding_stats: { mode: string; draft_acceptance_rate_percentiles: { minimum: number } };
       streaming_metrics: { avg_ttft_ms: number };
-      world_info: { max_batch_size: number };
+      world_info: { max_batch_size: number; kv_cache_percentage: number };
     };
     assert.equal(json.decoding_stats.mode, "DRAFT_TARGET");
     assert.equal(json.decoding_stats.draft_acceptance_rate_percentiles.minimum, 1);
     assert.ok(json.streaming_metrics.avg_ttft_ms > 0);
     assert.equal(json.world_info.max_batch_size, 1);
+    assert.equal(json.world_info.kv_cache_percentage, 0.25, "--config was read");
   });
 
   it("without speculative decoding (in process): streaming sections, no DECODING STATISTICS", async () => {

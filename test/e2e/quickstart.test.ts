@@ -249,6 +249,38 @@ describe("quickstart workflow (tiny-llama)", () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
+  it("--extra_llm_api_options sets the runtime limits; a CLI flag wins over it with a warning", () => {
+    const yaml = join(ws, "llm-api.yaml");
+    writeFileSync(
+      yaml,
+      "max_batch_size: 3\nmax_num_tokens: 33\nkv_cache_config:\n  free_gpu_memory_fraction: 0.5\n",
+    );
+    const reportJson = join(ws, "report-yaml.json");
+    const r = cli([
+      "--model",
+      "llm-bench/tiny-llama",
+      "throughput",
+      "--dataset",
+      dataset,
+      "--engine_dir",
+      engineDir,
+      "--warmup",
+      "0",
+      "--extra_llm_api_options",
+      yaml,
+      "--max_num_tokens",
+      "36",
+      "--report_json",
+      reportJson,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(reportValue(r.stdout, "Max Runtime Batch Size:"), "3");
+    assert.equal(reportValue(r.stdout, "Max Runtime Tokens:"), "36");
+    assert.match(r.stderr, /Explicit CLI flag\(s\) \[--max_num_tokens\] override/);
+    const report = JSON.parse(readFileSync(reportJson, "utf8"));
+    assert.equal(report.world_info.kv_cache_percentage, 0.5);
+  });
+
   it("a bad dataset line fails with file:line: field and a non-zero exit", () => {
     const bad = join(ws, "bad.jsonl");
     writeFileSync(

@@ -49,6 +49,9 @@ describe("sweep on the embedded engine (tiny-llama)", () => {
     const engineDir = join(ws, "llm-bench", "tiny-llama", "tp_1_pp_1");
     const out = join(ws, "sweep");
     const html = join(ws, "sweep.html");
+    // The runtime's token budget comes from the YAML (--config is --extra_llm_api_options' alias).
+    const yaml = join(ws, "llm-api.yaml");
+    writeFileSync(yaml, "max_num_tokens: 200\n");
     const r = cli([
       "sweep",
       "--engine_dir",
@@ -61,8 +64,8 @@ describe("sweep on the embedded engine (tiny-llama)", () => {
       "1,2,3,6",
       "--max_batch_size",
       "8",
-      "--max_num_tokens",
-      "256",
+      "--config",
+      yaml,
       "--slo",
       "e2el:60000",
       "--output_dir",
@@ -87,6 +90,7 @@ describe("sweep on the embedded engine (tiny-llama)", () => {
     for (const c of [1, 2, 3, 6]) {
       const json = JSON.parse(readFileSync(join(out, `concurrency-${c}.json`), "utf8"));
       assert.equal(json.request_info.num_requests, 6);
+      assert.equal(json.world_info.max_num_tokens, 200);
       assert.equal(json.llm_bench.request_log, `concurrency-${c}.requests.jsonl`);
       assert.equal(json.llm_bench.goodput.good_requests, 6);
       assert.equal(

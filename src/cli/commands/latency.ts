@@ -66,7 +66,6 @@ export function registerLatency(program: Command): void {
           concurrency: flags.concurrency,
           maxSeqLen: given(cmd, flags, "max_seq_len"),
           kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
-          extraLlmApiOptions: flags.extra_llm_api_options,
           reportJson: flags.report_json,
           iterationLog: flags.iteration_log,
           requestLog: flags.request_log,

@@ -14,6 +14,7 @@ import {
 } from "../../dataset/prepare.ts";
 import { parseOutputLenDist, REAL_FORMATS, type RealDatasetFormat } from "../../dataset/real-dataset.ts";
 import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
+import { checkOutputPaths } from "../../util/output-paths.ts";
 import { benchEnv } from "../env.ts";
 import { bigIntArg, intArg } from "../parsers.ts";
 
@@ -75,6 +76,13 @@ function joinRandTaskId(args: string[]): string[] {
 async function run(sub: Command, workload: WorkloadSpec): Promise<void> {
   const env = benchEnv(sub);
   const root = sub.parent!.opts<RootOpts>();
+  // Before the tokenizer loads: an unwritable --output fails at once.
+  if (root.stdout !== true) {
+    await checkOutputPaths(
+      [{ flag: "--output", path: root.output }],
+      workload.kind === "real-dataset" ? [{ flag: "--dataset-path", path: workload.datasetPath }] : [],
+    );
+  }
   const tokenizer = await resolveTokenizer({
     model: env.model,
     modelPath: env.modelPath,

@@ -115,6 +115,8 @@ export function registerServe(program: Command): void {
     if (flags.enable_chunked_context && flags.disable_chunked_context) {
       throw new UsageError("--enable_chunked_context and --disable_chunked_context conflict");
     }
+    // Read before the engine loads, like every other flag (src/cli/flag-coverage.test.ts checks it).
+    const graceS = flags.grace_period;
     let root = cmd;
     while (root.parent) root = root.parent;
     const global = root.opts<{
@@ -186,9 +188,9 @@ export function registerServe(program: Command): void {
           log.warn(`${sig} again: exiting at once.`);
           process.exit(130);
         }
-        log.info(`${sig}: shutting down (grace period ${flags.grace_period}s).`);
+        log.info(`${sig}: shutting down (grace period ${graceS}s).`);
         server
-          .shutdown(flags.grace_period * 1000)
+          .shutdown(graceS * 1000)
           .then(() => engine.stop())
           .then(
             () => log.info("Server stopped."),

@@ -13,7 +13,7 @@ import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../tel
 interface SweepFlags extends OpenAiFlags, TelemetryFlags {
   engine_dir?: string;
   backend: string;
-  extra_llm_api_options?: string;
+  config?: string;
   dataset: string;
   num_requests: number;
   warmup: number;
@@ -109,7 +109,6 @@ export function registerSweep(program: Command): void {
           maxBatchSize: flags.max_batch_size,
           maxNumTokens: flags.max_num_tokens,
           streaming: true,
-          extraLlmApiOptions: flags.extra_llm_api_options,
           ...computeOptions(flags),
           openai,
           telemetry: telemetryOptions(flags, cmd),

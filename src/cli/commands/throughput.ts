@@ -87,7 +87,6 @@ export function registerThroughput(program: Command): void {
           schedulerPolicy: given(cmd, flags, "scheduler_policy"),
           enableChunkedContext: chunked,
           streaming: flags.streaming,
-          extraLlmApiOptions: flags.extra_llm_api_options,
           reportJson: flags.report_json,
           requestJson: flags.request_json,
           outputJson: flags.output_json,

@@ -33,6 +33,7 @@ import {
 } from "../../model/tuning.ts";
 import { nowNs } from "../../util/clock.ts";
 import { log } from "../../util/log.ts";
+import { checkOutputPaths } from "../../util/output-paths.ts";
 import { checkFeasible, linkOrCopy, progressPrinter, swapInto } from "./build-io.ts";
 import {
   type BuildMode,
@@ -51,6 +52,7 @@ import {
   writeEngineConfig,
 } from "./engine-dir.ts";
 import { writeGguf } from "./gguf/index.ts";
+import { validateGgufFile } from "./gguf/validate.ts";
 
 export interface BuildOptions {
   model: string;
@@ -246,6 +248,8 @@ async function planBuild(
   let weightType: string = quant.weightType;
   let planned: number;
   if (weights.kind === "gguf") {
+    // Reused as is: a GGUF llama.cpp would abort on fails the build, not the first benchmark.
+    await validateGgufFile(weights.file);
     weightType = await ggufFileType(weights.file);
     planned = await fileSize(weights.file);
     if (opts.quantization && weightType !== quant.weightType) {
@@ -327,6 +331,11 @@ export async function buildEngine(opts: BuildOptions): Promise<BuildResult> {
     return probed;
   };
 
+  if (!opts.dryRun) {
+    // The engine directory is written last: a workspace it cannot go into fails before the plan, not after.
+    const engineDir = engineDirFor(opts.workspace, opts.model, tpSize, ppSize);
+    await checkOutputPaths([{ flag: "--workspace", path: engineDir, kind: "dir" }]);
+  }
   const { plan, tokenizer } = await planBuild(opts, probeDevice);
   if (opts.dryRun) {
     log.info(

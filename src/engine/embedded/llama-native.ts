@@ -9,6 +9,7 @@ import { availableParallelism } from "node:os";
 import { EngineError } from "../../errors.ts";
 import { log } from "../../util/log.ts";
 import type { ComputeDevice } from "../types.ts";
+import { validateGgufFile } from "./gguf/validate.ts";
 import { type NativeArgmax, nativeArgmaxFor } from "./native-greedy.ts";
 
 type Llama = import("node-llama-cpp").Llama;
@@ -303,6 +304,8 @@ export async function resolveDevice(
 
 export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<LlamaRuntime> {
   const llama = await getLlamaOnce(opts.gpu, opts.threads);
+  // llama.cpp asserts (aborting the process) on some bad hyper-parameters: refuse them here, naming the key.
+  await validateGgufFile(opts.modelPath);
   let model: LlamaModel;
   try {
     model = await llama.loadModel({

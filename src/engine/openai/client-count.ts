@@ -49,7 +49,8 @@ export async function countClientTokens(
   for (const r of records) {
     const text = r.outputText;
     if (text === undefined) continue;
-    delete r.outputText;
+    // Cleared, not deleted: `delete` turns each record into a dictionary-mode object (about 2.5x its memory).
+    r.outputText = undefined;
     // Counted from the ids the server streamed, or a failed request (its text is not reported).
     if (r.clientOutputTokens !== undefined || r.error !== undefined) continue;
     if (!interrupted && opts.signal?.aborted) interrupted = true;

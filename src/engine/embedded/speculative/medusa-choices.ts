@@ -71,7 +71,9 @@ export function parseMedusaChoices(text: string, file: string): MedusaTree {
       );
     }
   }
-  const depth = Math.max(...paths.map((p) => p.length));
+  // A loop, not Math.max(...): spreading a long list overflows the call stack.
+  let depth = 0;
+  for (const p of paths) depth = Math.max(depth, p.length);
   const widthPerDepth = new Array<number>(depth).fill(0);
   for (const p of paths) widthPerDepth[p.length - 1]!++;
   return { paths, depth, widthPerDepth };
