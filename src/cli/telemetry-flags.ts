@@ -44,6 +44,8 @@ export function addTelemetryFlags(cmd: Command): Command {
 
 /** The pipeline's telemetry options; a --server_metrics_interval without --server_metrics is refused. */
 export function telemetryOptions(flags: TelemetryFlags, cmd: Command): TelemetryOptions {
+  // Read whether or not it applies, like every flag (src/cli/flag-coverage.test.ts checks that each is read).
+  const intervalS = flags.server_metrics_interval;
   const intervalGiven = cmd.getOptionValueSource("server_metrics_interval") === "cli";
   if (intervalGiven && flags.server_metrics === undefined) {
     throw new UsageError("--server_metrics_interval needs --server_metrics");
@@ -53,7 +55,7 @@ export function telemetryOptions(flags: TelemetryFlags, cmd: Command): Telemetry
     serverMetrics:
       sm === undefined
         ? undefined
-        : { url: typeof sm === "string" ? sm : undefined, intervalS: flags.server_metrics_interval },
+        : { url: typeof sm === "string" ? sm : undefined, intervalS },
     gpuMetrics: flags.gpu_metrics,
   };
 }
