@@ -52,10 +52,7 @@ export function telemetryOptions(flags: TelemetryFlags, cmd: Command): Telemetry
   }
   const sm = flags.server_metrics;
   return {
-    serverMetrics:
-      sm === undefined
-        ? undefined
-        : { url: typeof sm === "string" ? sm : undefined, intervalS },
+    serverMetrics: sm === undefined ? undefined : { url: typeof sm === "string" ? sm : undefined, intervalS },
     gpuMetrics: flags.gpu_metrics,
   };
 }
