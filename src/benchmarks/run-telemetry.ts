@@ -4,6 +4,8 @@
  * finished, with a sample after it. Neither may disturb the load: both run beside it, bounded, and a failure of
  * either is reported, never fatal once the run has started.
  */
+
+import { cudaVisibleIds } from "../engine/machine.ts";
 import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
 import type { Engine } from "../engine/types.ts";
 import { UsageError } from "../errors.ts";
@@ -76,14 +78,8 @@ export async function checkTelemetry(
 
 /** CUDA_VISIBLE_DEVICES as nvidia-smi's `-i` list (indexes or UUIDs, up to the first empty entry), else undefined. */
 export function visibleGpuList(cudaVisible: string | undefined): string | undefined {
-  if (cudaVisible === undefined) return undefined;
-  const ids: string[] = [];
-  for (const raw of cudaVisible.split(",")) {
-    const id = raw.trim();
-    if (id === "") break;
-    ids.push(id);
-  }
-  return ids.length > 0 ? ids.join(",") : undefined;
+  const ids = cudaVisibleIds(cudaVisible);
+  return ids && ids.length > 0 ? ids.join(",") : undefined;
 }
 
 export interface CollectedTelemetry {

@@ -78,13 +78,24 @@ export function parseGpuCsv(csv: string): { gpus: GpuInfo[]; driverVersion: stri
   return { gpus, driverVersion };
 }
 
-/** The GPUs CUDA shows this process: CUDA_VISIBLE_DEVICES lists indexes or UUIDs (or their prefixes), in order. */
-export function visibleGpus(all: GpuInfo[], cudaVisible: string | undefined): GpuInfo[] {
-  if (cudaVisible === undefined) return all;
-  const out: GpuInfo[] = [];
+/** CUDA_VISIBLE_DEVICES' entries (indexes or UUIDs), up to the first empty one as CUDA reads it; undefined if unset. */
+export function cudaVisibleIds(cudaVisible: string | undefined): string[] | undefined {
+  if (cudaVisible === undefined) return undefined;
+  const ids: string[] = [];
   for (const raw of cudaVisible.split(",")) {
     const id = raw.trim();
     if (id === "") break;
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** The GPUs CUDA shows this process: CUDA_VISIBLE_DEVICES lists indexes or UUIDs (or their prefixes), in order. */
+export function visibleGpus(all: GpuInfo[], cudaVisible: string | undefined): GpuInfo[] {
+  const ids = cudaVisibleIds(cudaVisible);
+  if (ids === undefined) return all;
+  const out: GpuInfo[] = [];
+  for (const id of ids) {
     const byIndex = /^\d+$/.test(id) ? all.find((g) => g.index === Number(id)) : undefined;
     const g = byIndex ?? all.find((x) => x.uuid !== undefined && id.length > 4 && x.uuid.startsWith(id));
     // CUDA stops at the first entry it cannot resolve.

@@ -40,7 +40,6 @@ export interface LlamaRuntime {
   model: LlamaModel;
   context: LlamaContext;
   native: NativeContext;
-  newSampler(): NativeSampler;
   /** Greedy sampling for this context: native batched argmax when available, else node-llama-cpp's calls. */
   newGreedySampling(): GreedySampling;
   /** "cpu", "cuda", "vulkan", "metal". */
@@ -362,7 +361,6 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
     model,
     context,
     native,
-    newSampler: () => new bindings.AddonSampler(nativeModel),
     newGreedySampling: () =>
       new GreedySampling(
         () => new bindings.AddonSampler(nativeModel),
