@@ -222,6 +222,53 @@ describe("Scheduler", () => {
     );
   });
 
+  it("drops waiting requests released before admission, keeping the others in arrival order", () => {
+    const s = new Scheduler({ ...base, maxBatchSize: 2 });
+    const reqs = [0, 1, 2, 3, 4, 5].map((i) => new SchedRequest(i, 4, 2));
+    for (const r of reqs) s.enqueue(r);
+    assert.equal(s.numWaiting, 6);
+    s.release(reqs[0]!); // at the head
+    s.release(reqs[3]!); // in the middle
+    s.release(reqs[3]!); // twice: no effect
+    assert.equal(s.numWaiting, 4);
+    assert.deepEqual(
+      s.plan().admitted.map((r) => r.seq),
+      [1, 2],
+    );
+    assert.equal(s.numWaiting, 2);
+    for (const r of [reqs[1]!, reqs[2]!]) s.release(r);
+    assert.deepEqual(
+      s.plan().admitted.map((r) => r.seq),
+      [4, 5],
+    );
+    assert.equal(s.numWaiting, 0);
+    s.release(reqs[4]!);
+    s.release(reqs[5]!);
+    assert.ok(s.idle);
+  });
+
+  it("puts preempted requests back ahead of every later arrival, in arrival order", () => {
+    // Each request needs up to 4 + 20 - 1 KV cells; 40 cells hold two prompts but not two full requests.
+    const s = new Scheduler({ ...base, policy: "max_utilization", maxBatchSize: 3, kvCacheTokens: 40 });
+    const reqs = [0, 1, 2].map((i) => new SchedRequest(i, 4, 20));
+    for (const r of reqs) s.enqueue(r);
+    const preempted: number[] = [];
+    for (let step = 0; step < 200 && preempted.length < 2; step++) {
+      const plan = s.plan();
+      for (const p of plan.preempted) preempted.push(p.seq);
+      s.commit(plan);
+      if (step === 0) for (const i of [3, 4]) s.enqueue(new SchedRequest(i, 4, 20));
+    }
+    assert.deepEqual(preempted.slice(0, 2), [2, 1]);
+    assert.equal(s.numWaiting, 4);
+    // Freed room goes to the preempted ones first (lowest seq first), then the fresh arrivals.
+    for (const r of [...s.runningRequests()]) s.release(r);
+    assert.deepEqual(
+      s.plan().admitted.map((r) => r.seq),
+      [1, 2, 3],
+    );
+  });
+
   it("rejects requests that can never run", () => {
     const s = new Scheduler({ ...base, kvCacheTokens: 100, maxSeqLen: 120 });
     assert.match(s.rejectReason(100, 30) ?? "", /max_seq_len/);

@@ -14,6 +14,8 @@
  * preempted requests go back to the head of the queue, so no request starves.
  */
 
+import { RingQueue } from "../../util/ring-queue.ts";
+
 export type SchedulerPolicy = "guaranteed_no_evict" | "max_utilization";
 
 export interface SchedulerConfig {
@@ -39,6 +41,8 @@ export class SchedRequest {
   slot = -1;
   /** Set when the request must stop early (EOS with `--eos_id`, or cancellation). */
   stopped = false;
+  /** In the scheduler's waiting queue (enqueued or preempted, not yet admitted or released). */
+  queued = false;
   preemptions = 0;
   constructor(
     readonly seq: number,
@@ -85,7 +89,17 @@ export interface StepPlan {
 }
 
 export class Scheduler {
-  private readonly waiting: SchedRequest[] = [];
+  /**
+   * The waiting queue, in arrival (seq) order, as two parts: preempted requests, sorted by seq, ahead of the fresh
+   * arrivals in a ring buffer. Every preempted request arrived before every fresh one (admission takes the head of
+   * a seq-ordered queue, and the engine enqueues in seq order), so the head is the first of `requeued`, else of
+   * `fresh`, and admission pops in O(1): a plain array's shift() moves the whole queue (a million waiting requests
+   * made admission quadratic). A waiting request released (cancelled) is dropped from `fresh` lazily, when it
+   * reaches the head; `fresh.length - staleFresh` are the ones still waiting.
+   */
+  private readonly requeued: SchedRequest[] = [];
+  private readonly fresh = new RingQueue<SchedRequest>();
+  private staleFresh = 0;
   private readonly running: SchedRequest[] = [];
   /**
    * Free llama.cpp sequence ids, kept in descending order so `pop()` hands out the lowest. Measured here: when a
@@ -126,17 +140,18 @@ export class Scheduler {
   }
 
   enqueue(req: SchedRequest): void {
-    this.waiting.push(req);
+    req.queued = true;
+    this.fresh.push(req);
   }
 
   get numWaiting(): number {
-    return this.waiting.length;
+    return this.requeued.length + this.fresh.length - this.staleFresh;
   }
   get numRunning(): number {
     return this.running.length;
   }
   get idle(): boolean {
-    return this.waiting.length === 0 && this.running.length === 0;
+    return this.numWaiting === 0 && this.running.length === 0;
   }
   /** KV cells in use right now. */
   get kvUsed(): number {
@@ -159,8 +174,12 @@ export class Scheduler {
       req.slot = -1;
       return slot;
     }
-    const w = this.waiting.indexOf(req);
-    if (w >= 0) this.waiting.splice(w, 1);
+    if (req.queued) {
+      req.queued = false;
+      const w = this.requeued.indexOf(req);
+      if (w >= 0) this.requeued.splice(w, 1);
+      else this.staleFresh++;
+    }
     return -1;
   }
 
@@ -172,8 +191,7 @@ export class Scheduler {
 
     // Capacity stage.
     if (c.policy === "guaranteed_no_evict") {
-      while (this.waiting.length > 0 && this.running.length < c.maxBatchSize) {
-        const w = this.waiting[0]!;
+      for (let w = this.head(); w && this.running.length < c.maxBatchSize; w = this.head()) {
         if (this.reserved + w.maxKv > c.kvCacheTokens) break;
         this.admit(w);
         this.reserved += w.maxKv;
@@ -183,8 +201,7 @@ export class Scheduler {
       // Free KV after every running request has fed what it must feed before its next sample.
       let committed = 0;
       for (const r of this.running) committed += r.known;
-      while (this.waiting.length > 0 && this.running.length < c.maxBatchSize) {
-        const w = this.waiting[0]!;
+      for (let w = this.head(); w && this.running.length < c.maxBatchSize; w = this.head()) {
         if (committed + w.known > c.kvCacheTokens) break;
         this.admit(w);
         committed += w.known;
@@ -262,8 +279,23 @@ export class Scheduler {
     this.freeSlots.splice(i, 0, slot);
   }
 
+  /** The first waiting request (stale cancelled ones dropped on the way), or undefined. */
+  private head(): SchedRequest | undefined {
+    if (this.requeued.length > 0) return this.requeued[0];
+    let h = this.fresh.peek();
+    while (h !== undefined && !h.queued) {
+      this.fresh.shift();
+      this.staleFresh--;
+      h = this.fresh.peek();
+    }
+    return h;
+  }
+
+  /** `w` is the head (see head()). */
   private admit(w: SchedRequest): void {
-    this.waiting.shift();
+    if (this.requeued.length > 0) this.requeued.shift();
+    else this.fresh.shift();
+    w.queued = false;
     w.slot = this.freeSlots.pop()!;
     // Keep running sorted by arrival so FCFS holds for re-admitted (preempted) requests too.
     let i = this.running.length;
@@ -280,10 +312,11 @@ export class Scheduler {
     r.computed = 0;
     r.preemptions++;
     this.totalPreemptions++;
-    // Back to the head of the queue, ahead of requests that arrived later.
+    // Back to the head of the queue, ahead of requests that arrived later (all fresh ones did).
     let j = 0;
-    while (j < this.waiting.length && this.waiting[j]!.seq < r.seq) j++;
-    this.waiting.splice(j, 0, r);
+    while (j < this.requeued.length && this.requeued[j]!.seq < r.seq) j++;
+    this.requeued.splice(j, 0, r);
+    r.queued = true;
     return slot;
   }
 }
