@@ -6,12 +6,13 @@
  * rate; lateness and slot waits both show up as queueing (start − scheduled).
  */
 import type { DatasetRequest } from "../dataset/types.ts";
-import type { Engine, GenerationResult, TokenSink } from "../engine/types.ts";
+import type { Engine, TokenSink } from "../engine/types.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import { nowNs } from "../util/clock.ts";
 import { log } from "../util/log.ts";
 import { ArrivalSchedule, type RateSpec } from "./arrivals.ts";
 import { DEFAULT_LAG_THRESHOLD_MS, type EventLoopLag, startLagMonitor } from "./event-loop-lag.ts";
+import { RecordTable } from "./record-table.ts";
 import { Semaphore } from "./semaphore.ts";
 
 export interface LoadShape {
@@ -94,54 +95,6 @@ function sleepOnce(targetNs: number, signal: AbortSignal | undefined): Promise<v
   });
 }
 
-/**
- * A copy without the spare capacity push() leaves behind (V8 grows arrays to 1.5x + 16 slots): records live for
- * the whole run, and for short outputs the spare slots were a third of a record's memory.
- */
-function exact<T>(a: T[]): T[] {
-  return a.slice();
-}
-
-function toRecord(
-  req: DatasetRequest,
-  numInputTokens: number,
-  result: GenerationResult,
-  scheduledNs: number,
-  startNs: number,
-  opts: LoadOptions,
-  chunkNs: number[] | undefined,
-): RequestRecord {
-  return {
-    id: String(req.taskId),
-    numInputTokens,
-    // The server's own count wins over the client's re-tokenization of its text (both are kept below).
-    numOutputTokens: result.serverOutputTokens ?? result.outputIds.length,
-    scheduledNs,
-    startNs,
-    // Without streaming the client only sees the end of the request: no first-token time exists.
-    firstTokenNs: opts.streaming && result.firstTokenNs !== undefined ? result.firstTokenNs : -1,
-    endNs: result.endNs,
-    decodeIterations: result.decodeIterations,
-    requestedOutputTokens: req.outputTokens,
-    error:
-      result.finishReason === "error" || result.finishReason === "cancelled"
-        ? (result.error ?? result.finishReason)
-        : undefined,
-    ...(opts.keepOutputIds ? { outputIds: exact(result.outputIds) } : {}),
-    ...(chunkNs ? { chunkNs: exact(chunkNs) } : {}),
-    ...(result.draftTokens !== undefined ? { draftTokens: result.draftTokens } : {}),
-    ...(result.acceptedDraftTokens !== undefined ? { acceptedDraftTokens: result.acceptedDraftTokens } : {}),
-    ...(result.serverOutputTokens !== undefined ? { serverOutputTokens: result.serverOutputTokens } : {}),
-    ...(result.clientOutputTokens !== undefined ? { clientOutputTokens: result.clientOutputTokens } : {}),
-    ...(result.serverInputTokens !== undefined ? { serverInputTokens: result.serverInputTokens } : {}),
-    ...(result.outputText !== undefined ? { outputText: result.outputText } : {}),
-    ...(result.chunkTimesNs !== undefined ? { chunkTimesNs: exact(result.chunkTimesNs) } : {}),
-    ...(result.sentNs !== undefined ? { sentNs: result.sentNs } : {}),
-    ...(result.firstByteNs !== undefined ? { firstByteNs: result.firstByteNs } : {}),
-    ...(result.chunkTokenCounts !== undefined ? { chunkTokens: exact(result.chunkTokenCounts) } : {}),
-  };
-}
-
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
@@ -170,7 +123,7 @@ export async function runLoad(
   const n = requests.length;
   const schedule = shape.rate ? new ArrivalSchedule(shape.rate) : undefined;
   const sem = new Semaphore(shape.concurrency);
-  const slots: Array<RequestRecord | undefined> = new Array(n);
+  const table = new RecordTable(requests, { keepAllTexts: opts.keepOutputIds });
   const { signal } = opts;
   const lag = startLagMonitor(opts.lagThresholdMs ?? DEFAULT_LAG_THRESHOLD_MS);
   const t0 = nowNs();
@@ -236,8 +189,23 @@ export async function runLoad(
       cancelled++;
       return;
     }
-    const record = toRecord(req, inputIds.length, result, scheduledNs, startNs, opts, chunkNs);
-    slots[index] = record;
+    const record = table.add(
+      {
+        datasetIndex: index,
+        numInputTokens: inputIds.length,
+        scheduledNs,
+        startNs,
+        streaming: opts.streaming,
+        error:
+          result.finishReason === "error" || result.finishReason === "cancelled"
+            ? (result.error ?? result.finishReason)
+            : undefined,
+        // Copied: the engine's array may have spare capacity (push() grows by 1.5x), and the record lives long.
+        outputIds: opts.keepOutputIds ? result.outputIds.slice() : undefined,
+        chunkNs,
+      },
+      result,
+    );
     opts.onRecord?.(record);
   };
 
@@ -293,7 +261,7 @@ export async function runLoad(
     throw failure.error;
   }
   const wallSeconds = (nowNs() - t0) / 1e9;
-  const records = slots.filter((r): r is RequestRecord => r !== undefined);
+  const records: RequestRecord[] = table.inDatasetOrder();
   const summary: LoadSummary = {
     shape: shape.rate ? "rate" : "offline",
     requestRate: shape.rate?.rate,

@@ -1,6 +1,8 @@
 /**
  * One measured request (trtllm-bench's RequestRecord, brief §4.3). All times are integer ns from `nowNs()`.
  * Derived per-request metrics are computed in `request-metrics.ts`, every formula in one place.
+ * Optional fields read `undefined` when absent: the load generator's records are views over typed columns
+ * (src/load/record-table.ts) whose getters exist on every record.
  */
 export interface RequestRecord {
   id: string;
@@ -12,9 +14,9 @@ export interface RequestRecord {
   /** Taken after the concurrency slot is acquired, just before submission (trtllm-bench's start_timestamp). */
   startNs: number;
   /** HTTP backends: the request's bytes handed to the socket (startNs + the client's own preparation). */
-  sentNs?: number;
+  sentNs?: number | undefined;
   /** HTTP backends: the first byte of the response (status line). */
-  firstByteNs?: number;
+  firstByteNs?: number | undefined;
   /** -1 when unknown (non-streaming). */
   firstTokenNs: number;
   endNs: number;
@@ -22,19 +24,19 @@ export interface RequestRecord {
   /** Requested output length, to detect engines that did not honour it. */
   requestedOutputTokens: number;
   error: string | undefined;
-  outputIds?: number[];
+  outputIds?: number[] | undefined;
   /** Arrival time of every streamed chunk (only when asked for: one number per chunk). */
-  chunkNs?: number[];
-  draftTokens?: number;
-  acceptedDraftTokens?: number;
+  chunkNs?: number[] | undefined;
+  draftTokens?: number | undefined;
+  acceptedDraftTokens?: number | undefined;
   /** HTTP backends: output tokens per the server's usage and per the client tokenizer (n is the server's when known). */
-  serverOutputTokens?: number;
-  clientOutputTokens?: number;
+  serverOutputTokens?: number | undefined;
+  clientOutputTokens?: number | undefined;
   /** HTTP backends: input tokens per the server's usage (`numInputTokens` stays the dataset's). */
-  serverInputTokens?: number;
+  serverInputTokens?: number | undefined;
   /** HTTP backends: the generated text until it is tokenized after the run (then removed). */
   outputText?: string | undefined;
   /** Arrival times (ns) of the output-carrying chunks; tokens per chunk when the server reported them. */
-  chunkTimesNs?: number[];
-  chunkTokens?: number[];
+  chunkTimesNs?: number[] | undefined;
+  chunkTokens?: number[] | undefined;
 }

@@ -1,0 +1,435 @@
+/**
+ * The records of a run, stored by column. A plain record object cost about 400 bytes (each ns timestamp a boxed
+ * double, two small arrays of chunk figures, the id string): a million completions held ~400 MB, and with V8's
+ * heap growth the run peaked at 1.28 GB (docs/performance.md). Here the numbers live in typed arrays grown by
+ * doubling (~90 bytes a request with four chunks), rare or large fields (errors, ids, texts) in sparse maps, and
+ * each record is a small view (`TableRecord`: two fields) whose getters read its row, so every consumer still sees
+ * a `RequestRecord`.
+ *
+ * The table also decides which returned texts are kept for the client-side token count after the run
+ * (src/engine/openai/client-count.ts): a text is only needed where the server gave no count (it is then `n`), for
+ * `--output_json` / `--request_json` (every output's ids), and for the cross-check of the server's counts, for
+ * which a uniform sample of CROSS_CHECK_SAMPLE requests is enough (reservoir sampling, O(1) per request, seeded).
+ * Counting every text cost ~10 µs per request even for 4-token outputs (two thirds of the time after a
+ * million-request run) and kept every output's text in memory until the end.
+ */
+import type { DatasetRequest } from "../dataset/types.ts";
+import type { GenerationResult } from "../engine/types.ts";
+import type { RequestRecord } from "../metrics/record.ts";
+
+/** Requests the server counted whose text is also counted by the client, at most (all of them when fewer). */
+export const CROSS_CHECK_SAMPLE = 1000;
+
+/**
+ * Absent count (counts are never negative). Counts a server sends are any safe integer: they are kept in Float64
+ * columns; Int32 only holds what the dataset or the load generator bounds.
+ */
+const NONE = -1;
+
+export interface TableOptions {
+  /** Keep every returned text (each output's ids are written after the run). */
+  keepAllTexts: boolean;
+  /** Seed of the cross-check sample (fixed: the same completions give the same sample). */
+  seed?: number | undefined;
+}
+
+/** The values a record takes from its request and the load generator. */
+export interface RowInput {
+  datasetIndex: number;
+  numInputTokens: number;
+  scheduledNs: number;
+  startNs: number;
+  streaming: boolean;
+  error: string | undefined;
+  outputIds: number[] | undefined;
+  chunkNs: number[] | undefined;
+}
+
+export class RecordTable {
+  private cap = 0;
+  private rows = 0;
+  private datasetIndex = new Int32Array(0);
+  private numInputTokens = new Int32Array(0);
+  private numOutputTokens = new Float64Array(0);
+  private requestedOutputTokens = new Int32Array(0);
+  private decodeIterations = new Int32Array(0);
+  private serverOutputTokens = new Float64Array(0);
+  private serverInputTokens = new Float64Array(0);
+  private clientOutputTokens = new Float64Array(0);
+  private draftTokens = new Int32Array(0);
+  private acceptedDraftTokens = new Int32Array(0);
+  private scheduledNs = new Float64Array(0);
+  private startNs = new Float64Array(0);
+  private sentNs = new Float64Array(0);
+  private firstByteNs = new Float64Array(0);
+  private firstTokenNs = new Float64Array(0);
+  private endNs = new Float64Array(0);
+  /** Where a row's chunk times start in `chunkTimes`, and how many (NONE: no chunk times). */
+  private chunkStart = new Float64Array(0);
+  private chunkCount = new Int32Array(0);
+  /** 1: the row's chunk token counts are in `chunkTokens`, aligned with its chunk times. */
+  private hasChunkTokens = new Uint8Array(0);
+  private chunkTimes = new Float64Array(0);
+  private chunkTokens: Float64Array | undefined;
+  private chunksUsed = 0;
+  private readonly errors = new Map<number, string>();
+  private readonly outputIds = new Map<number, number[]>();
+  private readonly chunkNs = new Map<number, number[]>();
+  private readonly texts = new Map<number, string>();
+  /** Chunk token counts whose length differs from the chunk times' (no backend sends that; kept as given). */
+  private readonly oddChunkTokens = new Map<number, number[]>();
+  /** Rows whose text is in the cross-check sample, and how many sample candidates were seen. */
+  private readonly sample: number[] = [];
+  private candidates = 0;
+  private random: () => number;
+
+  constructor(
+    private readonly requests: readonly DatasetRequest[],
+    private readonly opts: TableOptions,
+  ) {
+    this.random = mulberry32(opts.seed ?? 0);
+  }
+
+  get length(): number {
+    return this.rows;
+  }
+
+  /** Stores one finished request; returns its record. */
+  add(input: RowInput, result: GenerationResult): TableRecord {
+    if (this.rows === this.cap) this.grow(Math.max(1024, this.cap * 2));
+    const i = this.rows++;
+    const req = this.requests[input.datasetIndex]!;
+    this.datasetIndex[i] = input.datasetIndex;
+    this.numInputTokens[i] = input.numInputTokens;
+    // The server's own count wins over the client's (both are kept).
+    this.numOutputTokens[i] = result.serverOutputTokens ?? result.outputIds.length;
+    this.requestedOutputTokens[i] = req.outputTokens;
+    this.decodeIterations[i] = result.decodeIterations;
+    this.serverOutputTokens[i] = result.serverOutputTokens ?? NONE;
+    this.serverInputTokens[i] = result.serverInputTokens ?? NONE;
+    this.clientOutputTokens[i] = result.clientOutputTokens ?? NONE;
+    this.draftTokens[i] = result.draftTokens ?? NONE;
+    this.acceptedDraftTokens[i] = result.acceptedDraftTokens ?? NONE;
+    this.scheduledNs[i] = input.scheduledNs;
+    this.startNs[i] = input.startNs;
+    this.sentNs[i] = result.sentNs ?? Number.NaN;
+    this.firstByteNs[i] = result.firstByteNs ?? Number.NaN;
+    // Without streaming the client only sees the end of the request: no first-token time exists.
+    this.firstTokenNs[i] = input.streaming && result.firstTokenNs !== undefined ? result.firstTokenNs : -1;
+    this.endNs[i] = result.endNs;
+    if (input.error !== undefined) this.errors.set(i, input.error);
+    if (input.outputIds) this.outputIds.set(i, input.outputIds);
+    if (input.chunkNs) this.chunkNs.set(i, input.chunkNs.slice());
+    this.addChunks(i, result.chunkTimesNs, result.chunkTokenCounts);
+    if (result.outputText !== undefined) this.keepText(i, result, input.error);
+    return new TableRecord(this, i);
+  }
+
+  /** The records in dataset order (each dataset request finishes at most once). */
+  inDatasetOrder(): TableRecord[] {
+    const rowOf = new Int32Array(this.requests.length).fill(NONE);
+    for (let i = 0; i < this.rows; i++) rowOf[this.datasetIndex[i]!] = i;
+    const out: TableRecord[] = [];
+    for (const row of rowOf) if (row !== NONE) out.push(new TableRecord(this, row));
+    return out;
+  }
+
+  /** Texts held for the client count (the sample plus those that must be counted). */
+  get textsHeld(): number {
+    return this.texts.size;
+  }
+
+  private keepText(i: number, result: GenerationResult, error: string | undefined): void {
+    const text = result.outputText!;
+    // Failed requests are not counted; ids the server streamed were counted as received.
+    if (error !== undefined || result.clientOutputTokens !== undefined) return;
+    if (this.opts.keepAllTexts || result.serverOutputTokens === undefined) {
+      this.texts.set(i, text);
+      return;
+    }
+    // Algorithm R: the k-th candidate replaces a random member with probability CROSS_CHECK_SAMPLE / k.
+    const k = ++this.candidates;
+    if (this.sample.length < CROSS_CHECK_SAMPLE) {
+      this.sample.push(i);
+      this.texts.set(i, text);
+      return;
+    }
+    const j = Math.floor(this.random() * k);
+    if (j >= CROSS_CHECK_SAMPLE) return;
+    this.texts.delete(this.sample[j]!);
+    this.sample[j] = i;
+    this.texts.set(i, text);
+  }
+
+  private addChunks(i: number, times: number[] | undefined, tokens: number[] | undefined): void {
+    if (times === undefined) {
+      this.chunkStart[i] = 0;
+      this.chunkCount[i] = NONE;
+      if (tokens !== undefined) this.oddChunkTokens.set(i, tokens.slice());
+      return;
+    }
+    const k = times.length;
+    if (this.chunksUsed + k > this.chunkTimes.length) {
+      const size = Math.max(4096, this.chunkTimes.length * 2, this.chunksUsed + k);
+      const t = new Float64Array(size);
+      t.set(this.chunkTimes.subarray(0, this.chunksUsed));
+      this.chunkTimes = t;
+      if (this.chunkTokens) {
+        const c = new Float64Array(size);
+        c.set(this.chunkTokens.subarray(0, this.chunksUsed));
+        this.chunkTokens = c;
+      }
+    }
+    const at = this.chunksUsed;
+    for (let j = 0; j < k; j++) this.chunkTimes[at + j] = times[j]!;
+    this.chunkStart[i] = at;
+    this.chunkCount[i] = k;
+    this.hasChunkTokens[i] = 0;
+    if (tokens !== undefined) {
+      if (tokens.length === k) {
+        this.chunkTokens ??= new Float64Array(this.chunkTimes.length);
+        for (let j = 0; j < k; j++) this.chunkTokens[at + j] = tokens[j]!;
+        this.hasChunkTokens[i] = 1;
+      } else this.oddChunkTokens.set(i, tokens.slice());
+    }
+    this.chunksUsed += k;
+  }
+
+  private grow(cap: number): void {
+    const i32 = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    const f64 = (a: Float64Array) => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.datasetIndex = i32(this.datasetIndex);
+    this.numInputTokens = i32(this.numInputTokens);
+    this.numOutputTokens = f64(this.numOutputTokens);
+    this.requestedOutputTokens = i32(this.requestedOutputTokens);
+    this.decodeIterations = i32(this.decodeIterations);
+    this.serverOutputTokens = f64(this.serverOutputTokens);
+    this.serverInputTokens = f64(this.serverInputTokens);
+    this.clientOutputTokens = f64(this.clientOutputTokens);
+    this.draftTokens = i32(this.draftTokens);
+    this.acceptedDraftTokens = i32(this.acceptedDraftTokens);
+    this.scheduledNs = f64(this.scheduledNs);
+    this.startNs = f64(this.startNs);
+    this.sentNs = f64(this.sentNs);
+    this.firstByteNs = f64(this.firstByteNs);
+    this.firstTokenNs = f64(this.firstTokenNs);
+    this.endNs = f64(this.endNs);
+    this.chunkStart = f64(this.chunkStart);
+    this.chunkCount = i32(this.chunkCount);
+    const h = new Uint8Array(cap);
+    h.set(this.hasChunkTokens);
+    this.hasChunkTokens = h;
+    this.cap = cap;
+  }
+
+  // Row accessors for TableRecord (one table per run: the views stay small).
+  /** @internal */ id(i: number): string {
+    return String(this.requests[this.datasetIndex[i]!]!.taskId);
+  }
+  /** @internal */ int(column: IntColumn, i: number): number | undefined {
+    const v = this[column][i]!;
+    return v === NONE ? undefined : v;
+  }
+  /** @internal */ intAlways(
+    column: "numInputTokens" | "numOutputTokens" | "requestedOutputTokens" | "decodeIterations",
+    i: number,
+  ): number {
+    return this[column][i]!;
+  }
+  /** @internal */ setInt(column: IntColumn | "numOutputTokens", i: number, v: number | undefined): void {
+    this[column][i] = v ?? NONE;
+  }
+  /** @internal */ time(column: TimeColumn, i: number): number {
+    return this[column][i]!;
+  }
+  /** @internal */ optionalTime(column: "sentNs" | "firstByteNs", i: number): number | undefined {
+    const v = this[column][i]!;
+    return Number.isNaN(v) ? undefined : v;
+  }
+  /** @internal */ error(i: number): string | undefined {
+    return this.errors.get(i);
+  }
+  /** @internal */ ids(i: number): number[] | undefined {
+    return this.outputIds.get(i);
+  }
+  /** @internal */ setIds(i: number, ids: number[] | undefined): void {
+    if (ids === undefined) this.outputIds.delete(i);
+    else this.outputIds.set(i, ids);
+  }
+  /** @internal */ chunkNsOf(i: number): number[] | undefined {
+    return this.chunkNs.get(i);
+  }
+  /** @internal */ text(i: number): string | undefined {
+    return this.texts.get(i);
+  }
+  /** @internal */ setText(i: number, text: string | undefined): void {
+    if (text === undefined) this.texts.delete(i);
+    else this.texts.set(i, text);
+  }
+  /** @internal */ chunkTimesOf(i: number): number[] | undefined {
+    const k = this.chunkCount[i]!;
+    if (k === NONE) return undefined;
+    const at = this.chunkStart[i]!;
+    const out = new Array<number>(k);
+    for (let j = 0; j < k; j++) out[j] = this.chunkTimes[at + j]!;
+    return out;
+  }
+  /** @internal */ chunkTokensOf(i: number): number[] | undefined {
+    const odd = this.oddChunkTokens.get(i);
+    if (odd !== undefined || this.hasChunkTokens[i] !== 1) return odd;
+    const k = this.chunkCount[i]!;
+    const at = this.chunkStart[i]!;
+    const out = new Array<number>(k);
+    for (let j = 0; j < k; j++) out[j] = this.chunkTokens![at + j]!;
+    return out;
+  }
+}
+
+type IntColumn =
+  | "serverOutputTokens"
+  | "serverInputTokens"
+  | "clientOutputTokens"
+  | "draftTokens"
+  | "acceptedDraftTokens";
+type TimeColumn = "scheduledNs" | "startNs" | "firstTokenNs" | "endNs";
+
+/** One row of a RecordTable as a RequestRecord. Array fields are copies made on each read. */
+export class TableRecord implements RequestRecord {
+  constructor(
+    private readonly table: RecordTable,
+    private readonly row: number,
+  ) {}
+  get id(): string {
+    return this.table.id(this.row);
+  }
+  get numInputTokens(): number {
+    return this.table.intAlways("numInputTokens", this.row);
+  }
+  get numOutputTokens(): number {
+    return this.table.intAlways("numOutputTokens", this.row);
+  }
+  set numOutputTokens(v: number) {
+    this.table.setInt("numOutputTokens", this.row, v);
+  }
+  get requestedOutputTokens(): number {
+    return this.table.intAlways("requestedOutputTokens", this.row);
+  }
+  get decodeIterations(): number {
+    return this.table.intAlways("decodeIterations", this.row);
+  }
+  get scheduledNs(): number {
+    return this.table.time("scheduledNs", this.row);
+  }
+  get startNs(): number {
+    return this.table.time("startNs", this.row);
+  }
+  get firstTokenNs(): number {
+    return this.table.time("firstTokenNs", this.row);
+  }
+  get endNs(): number {
+    return this.table.time("endNs", this.row);
+  }
+  get sentNs(): number | undefined {
+    return this.table.optionalTime("sentNs", this.row);
+  }
+  get firstByteNs(): number | undefined {
+    return this.table.optionalTime("firstByteNs", this.row);
+  }
+  get error(): string | undefined {
+    return this.table.error(this.row);
+  }
+  get outputIds(): number[] | undefined {
+    return this.table.ids(this.row);
+  }
+  set outputIds(ids: number[] | undefined) {
+    this.table.setIds(this.row, ids);
+  }
+  get chunkNs(): number[] | undefined {
+    return this.table.chunkNsOf(this.row);
+  }
+  get draftTokens(): number | undefined {
+    return this.table.int("draftTokens", this.row);
+  }
+  get acceptedDraftTokens(): number | undefined {
+    return this.table.int("acceptedDraftTokens", this.row);
+  }
+  get serverOutputTokens(): number | undefined {
+    return this.table.int("serverOutputTokens", this.row);
+  }
+  get clientOutputTokens(): number | undefined {
+    return this.table.int("clientOutputTokens", this.row);
+  }
+  set clientOutputTokens(v: number | undefined) {
+    this.table.setInt("clientOutputTokens", this.row, v);
+  }
+  get serverInputTokens(): number | undefined {
+    return this.table.int("serverInputTokens", this.row);
+  }
+  get outputText(): string | undefined {
+    return this.table.text(this.row);
+  }
+  set outputText(text: string | undefined) {
+    this.table.setText(this.row, text);
+  }
+  get chunkTimesNs(): number[] | undefined {
+    return this.table.chunkTimesOf(this.row);
+  }
+  get chunkTokens(): number[] | undefined {
+    return this.table.chunkTokensOf(this.row);
+  }
+  /** The plain object (tests, debugging): own enumerable fields, absent ones left out. */
+  toJSON(): RequestRecord {
+    const r: RequestRecord = {
+      id: this.id,
+      numInputTokens: this.numInputTokens,
+      numOutputTokens: this.numOutputTokens,
+      scheduledNs: this.scheduledNs,
+      startNs: this.startNs,
+      firstTokenNs: this.firstTokenNs,
+      endNs: this.endNs,
+      decodeIterations: this.decodeIterations,
+      requestedOutputTokens: this.requestedOutputTokens,
+      error: this.error,
+    };
+    for (const k of OPTIONAL) {
+      const v = this[k];
+      if (v !== undefined) (r as unknown as Record<string, unknown>)[k] = v;
+    }
+    return r;
+  }
+}
+
+const OPTIONAL = [
+  "sentNs",
+  "firstByteNs",
+  "outputIds",
+  "chunkNs",
+  "draftTokens",
+  "acceptedDraftTokens",
+  "serverOutputTokens",
+  "clientOutputTokens",
+  "serverInputTokens",
+  "outputText",
+  "chunkTimesNs",
+  "chunkTokens",
+] as const;
+
+/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
