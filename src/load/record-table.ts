@@ -48,22 +48,22 @@ export interface RowInput {
 export class RecordTable {
   private cap = 0;
   private rows = 0;
-  private datasetIndex = new Int32Array(0);
-  private numInputTokens = new Int32Array(0);
-  private numOutputTokens = new Float64Array(0);
-  private requestedOutputTokens = new Int32Array(0);
-  private decodeIterations = new Int32Array(0);
-  private serverOutputTokens = new Float64Array(0);
-  private serverInputTokens = new Float64Array(0);
-  private clientOutputTokens = new Float64Array(0);
-  private draftTokens = new Int32Array(0);
-  private acceptedDraftTokens = new Int32Array(0);
-  private scheduledNs = new Float64Array(0);
-  private startNs = new Float64Array(0);
-  private sentNs = new Float64Array(0);
-  private firstByteNs = new Float64Array(0);
-  private firstTokenNs = new Float64Array(0);
-  private endNs = new Float64Array(0);
+  /** @internal */ datasetIndex = new Int32Array(0);
+  /** @internal */ numInputTokens = new Int32Array(0);
+  /** @internal */ numOutputTokens = new Float64Array(0);
+  /** @internal */ requestedOutputTokens = new Int32Array(0);
+  /** @internal */ decodeIterations = new Int32Array(0);
+  /** @internal */ serverOutputTokens = new Float64Array(0);
+  /** @internal */ serverInputTokens = new Float64Array(0);
+  /** @internal */ clientOutputTokens = new Float64Array(0);
+  /** @internal */ draftTokens = new Int32Array(0);
+  /** @internal */ acceptedDraftTokens = new Int32Array(0);
+  /** @internal */ scheduledNs = new Float64Array(0);
+  /** @internal */ startNs = new Float64Array(0);
+  /** @internal */ sentNs = new Float64Array(0);
+  /** @internal */ firstByteNs = new Float64Array(0);
+  /** @internal */ firstTokenNs = new Float64Array(0);
+  /** @internal */ endNs = new Float64Array(0);
   /** Where a row's chunk times start in `chunkTimes`, and how many (NONE: no chunk times). */
   private chunkStart = new Float64Array(0);
   private chunkCount = new Int32Array(0);
@@ -181,14 +181,14 @@ export class RecordTable {
       }
     }
     const at = this.chunksUsed;
-    for (let j = 0; j < k; j++) this.chunkTimes[at + j] = times[j]!;
+    this.chunkTimes.set(times, at);
     this.chunkStart[i] = at;
     this.chunkCount[i] = k;
     this.hasChunkTokens[i] = 0;
     if (tokens !== undefined) {
       if (tokens.length === k) {
         this.chunkTokens ??= new Float64Array(this.chunkTimes.length);
-        for (let j = 0; j < k; j++) this.chunkTokens[at + j] = tokens[j]!;
+        this.chunkTokens.set(tokens, at);
         this.hasChunkTokens[i] = 1;
       } else this.oddChunkTokens.set(i, tokens.slice());
     }
@@ -234,26 +234,6 @@ export class RecordTable {
   /** @internal */ id(i: number): string {
     return String(this.requests[this.datasetIndex[i]!]!.taskId);
   }
-  /** @internal */ int(column: IntColumn, i: number): number | undefined {
-    const v = this[column][i]!;
-    return v === NONE ? undefined : v;
-  }
-  /** @internal */ intAlways(
-    column: "numInputTokens" | "numOutputTokens" | "requestedOutputTokens" | "decodeIterations",
-    i: number,
-  ): number {
-    return this[column][i]!;
-  }
-  /** @internal */ setInt(column: IntColumn | "numOutputTokens", i: number, v: number | undefined): void {
-    this[column][i] = v ?? NONE;
-  }
-  /** @internal */ time(column: TimeColumn, i: number): number {
-    return this[column][i]!;
-  }
-  /** @internal */ optionalTime(column: "sentNs" | "firstByteNs", i: number): number | undefined {
-    const v = this[column][i]!;
-    return Number.isNaN(v) ? undefined : v;
-  }
   /** @internal */ error(i: number): string | undefined {
     return this.errors.get(i);
   }
@@ -293,15 +273,18 @@ export class RecordTable {
   }
 }
 
-type IntColumn =
-  | "serverOutputTokens"
-  | "serverInputTokens"
-  | "clientOutputTokens"
-  | "draftTokens"
-  | "acceptedDraftTokens";
-type TimeColumn = "scheduledNs" | "startNs" | "firstTokenNs" | "endNs";
+function optional(v: number): number | undefined {
+  return v === NONE ? undefined : v;
+}
 
-/** One row of a RecordTable as a RequestRecord. Array fields are copies made on each read. */
+function optionalTime(v: number): number | undefined {
+  return Number.isNaN(v) ? undefined : v;
+}
+
+/**
+ * One row of a RecordTable as a RequestRecord. Each getter reads its own column by name (one shape, so the
+ * statistics' loops over a million records stay fast); array fields are copies made on each read.
+ */
 export class TableRecord implements RequestRecord {
   constructor(
     private readonly table: RecordTable,
@@ -311,37 +294,37 @@ export class TableRecord implements RequestRecord {
     return this.table.id(this.row);
   }
   get numInputTokens(): number {
-    return this.table.intAlways("numInputTokens", this.row);
+    return this.table.numInputTokens[this.row]!;
   }
   get numOutputTokens(): number {
-    return this.table.intAlways("numOutputTokens", this.row);
+    return this.table.numOutputTokens[this.row]!;
   }
   set numOutputTokens(v: number) {
-    this.table.setInt("numOutputTokens", this.row, v);
+    this.table.numOutputTokens[this.row] = v;
   }
   get requestedOutputTokens(): number {
-    return this.table.intAlways("requestedOutputTokens", this.row);
+    return this.table.requestedOutputTokens[this.row]!;
   }
   get decodeIterations(): number {
-    return this.table.intAlways("decodeIterations", this.row);
+    return this.table.decodeIterations[this.row]!;
   }
   get scheduledNs(): number {
-    return this.table.time("scheduledNs", this.row);
+    return this.table.scheduledNs[this.row]!;
   }
   get startNs(): number {
-    return this.table.time("startNs", this.row);
+    return this.table.startNs[this.row]!;
   }
   get firstTokenNs(): number {
-    return this.table.time("firstTokenNs", this.row);
+    return this.table.firstTokenNs[this.row]!;
   }
   get endNs(): number {
-    return this.table.time("endNs", this.row);
+    return this.table.endNs[this.row]!;
   }
   get sentNs(): number | undefined {
-    return this.table.optionalTime("sentNs", this.row);
+    return optionalTime(this.table.sentNs[this.row]!);
   }
   get firstByteNs(): number | undefined {
-    return this.table.optionalTime("firstByteNs", this.row);
+    return optionalTime(this.table.firstByteNs[this.row]!);
   }
   get error(): string | undefined {
     return this.table.error(this.row);
@@ -356,22 +339,22 @@ export class TableRecord implements RequestRecord {
     return this.table.chunkNsOf(this.row);
   }
   get draftTokens(): number | undefined {
-    return this.table.int("draftTokens", this.row);
+    return optional(this.table.draftTokens[this.row]!);
   }
   get acceptedDraftTokens(): number | undefined {
-    return this.table.int("acceptedDraftTokens", this.row);
+    return optional(this.table.acceptedDraftTokens[this.row]!);
   }
   get serverOutputTokens(): number | undefined {
-    return this.table.int("serverOutputTokens", this.row);
+    return optional(this.table.serverOutputTokens[this.row]!);
   }
   get clientOutputTokens(): number | undefined {
-    return this.table.int("clientOutputTokens", this.row);
+    return optional(this.table.clientOutputTokens[this.row]!);
   }
   set clientOutputTokens(v: number | undefined) {
-    this.table.setInt("clientOutputTokens", this.row, v);
+    this.table.clientOutputTokens[this.row] = v ?? NONE;
   }
   get serverInputTokens(): number | undefined {
-    return this.table.int("serverInputTokens", this.row);
+    return optional(this.table.serverInputTokens[this.row]!);
   }
   get outputText(): string | undefined {
     return this.table.text(this.row);

@@ -50,3 +50,39 @@ test("scaleStats converts units", () => {
   const s = scaleStats(percentileStats([1e6, 3e6]), 1e-6);
   assert.deepEqual(s, { p50: 3, p90: 3, p95: 3, p99: 3, minimum: 1, maximum: 3, average: 2 });
 });
+
+test("selection gives the sorted array's values at every quantile, whatever the order and duplicates", () => {
+  let seed = 12345;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const reference = (v: number[]) => {
+    const s = Float64Array.from(v).sort();
+    const at = (q: number) => s[Math.floor(s.length * q)]!;
+    return [at(0.5), at(0.9), at(0.95), at(0.99), s[0]!, s[s.length - 1]!];
+  };
+  const shapes: Array<(n: number) => number[]> = [
+    (n) => Array.from({ length: n }, () => rand() * 1e9),
+    (n) => Array.from({ length: n }, () => Math.floor(rand() * 3)), // runs of equal values
+    (n) => Array.from({ length: n }, () => 4), // all equal (token counts)
+    (n) => Array.from({ length: n }, (_, i) => i), // sorted
+    (n) => Array.from({ length: n }, (_, i) => n - i), // reversed
+    (n) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? i : n - i)), // organ pipe
+    (n) => Array.from({ length: n }, () => (rand() < 0.5 ? -rand() : rand() * 1e-300)),
+  ];
+  for (const n of [1, 2, 3, 7, 100, 1001, 20_000]) {
+    for (const shape of shapes) {
+      const v = shape(n);
+      const s = percentileStats(v);
+      assert.deepEqual([s.p50, s.p90, s.p95, s.p99, s.minimum, s.maximum], reference(v), `n=${n}`);
+    }
+  }
+  // NaN sorts last, as a typed array's sort puts it.
+  const withNaN = [3, Number.NaN, 1, 2];
+  const s = percentileStats(withNaN);
+  assert.deepEqual(
+    [s.p50, s.minimum, s.maximum],
+    reference(withNaN).filter((_, i) => i === 0 || i >= 4),
+  );
+});

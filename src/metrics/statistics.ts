@@ -345,15 +345,21 @@ function outputTokenCounts(ok: readonly RequestRecord[]): OutputTokenCounts | un
 }
 
 function chunkStatistics(ok: readonly RequestRecord[]): ChunkStatistics | undefined {
-  const withChunks = ok.filter((r) => r.chunkTimesNs !== undefined);
-  if (withChunks.length === 0) return undefined;
+  // Each record's chunk times are read once per pass: records may build the array on each read (the load
+  // generator's are views over columns, src/load/record-table.ts).
+  const withChunks: RequestRecord[] = [];
+  const counts: number[] = [];
   let chunks = 0;
   let gaps = 0;
-  for (const r of withChunks) {
-    const k = r.chunkTimesNs!.length;
-    chunks += k;
-    gaps += Math.max(0, k - 1);
+  for (const r of ok) {
+    const t = r.chunkTimesNs;
+    if (t === undefined) continue;
+    withChunks.push(r);
+    counts.push(t.length);
+    chunks += t.length;
+    gaps += Math.max(0, t.length - 1);
   }
+  if (withChunks.length === 0) return undefined;
   const gap = new Float64Array(gaps);
   let g = 0;
   for (const r of withChunks) {
@@ -367,10 +373,11 @@ function chunkStatistics(ok: readonly RequestRecord[]): ChunkStatistics | undefi
     let j = 0;
     for (const r of withChunks) for (const v of r.chunkTokens!) tokens[j++] = v;
   } else {
-    tokens = Float64Array.from(
-      withChunks.filter((r) => r.chunkTimesNs!.length > 0),
-      (r) => r.numOutputTokens / r.chunkTimesNs!.length,
-    );
+    const perRequest: number[] = [];
+    for (let i = 0; i < withChunks.length; i++) {
+      if (counts[i]! > 0) perRequest.push(withChunks[i]!.numOutputTokens / counts[i]!);
+    }
+    tokens = Float64Array.from(perRequest);
   }
   return {
     chunks,
