@@ -95,8 +95,8 @@ function select(a: Float64Array, lo: number, hi: number, k: number): void {
 }
 
 function median3(x: number, y: number, z: number): number {
-  if (x < y) return y < z ? y : x < z ? z : x;
-  return x < z ? x : y < z ? z : y;
+  if (x < y) return y < z ? y : Math.max(x, z);
+  return x < z ? x : Math.max(y, z);
 }
 
 /**
