@@ -20,7 +20,7 @@ export function percentileStats(values: ArrayLike<number>): PercentileStats {
     const v = a[i]!;
     if (v < min) min = v;
     else if (v > max) max = v;
-    else if (v !== v) nan = true;
+    else if (Number.isNaN(v)) nan = true;
   }
   const ks = QUANTILES.map((q) => Math.floor(n * q));
   const [p50, p90, p95, p99] = nan ? bySort(a, ks) : bySelection(a, ks);
