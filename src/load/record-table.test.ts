@@ -155,4 +155,15 @@ describe("RecordTable", () => {
     for (let i = 0; i < n; i++) t.add(row(i), result({ outputText: "t", serverOutputTokens: 1 }));
     assert.equal(t.textsHeld, n);
   });
+
+  it("lists records in dataset order, whether few or most of the dataset finished", () => {
+    for (const finished of [[5, 0, 77, 3], Array.from({ length: 90 }, (_, i) => 99 - i)]) {
+      const t = new RecordTable(requests(100), { keepAllTexts: false });
+      for (const i of finished) t.add(row(i), result());
+      assert.deepEqual(
+        t.inDatasetOrder().map((r) => r.id),
+        [...finished].sort((a, b) => a - b).map((i) => `t${i}`),
+      );
+    }
+  });
 });
