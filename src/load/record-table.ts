@@ -26,6 +26,9 @@ export const CROSS_CHECK_SAMPLE = 1000;
  */
 const NONE = -1;
 
+/** 2^22: rows are packed under it in inDatasetOrder's sort keys (dataset indexes are below 2^31). */
+const ROW_KEY = 2 ** 22;
+
 export interface TableOptions {
   /** Keep every returned text (each output's ids are written after the run). */
   keepAllTexts: boolean;
