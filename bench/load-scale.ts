@@ -14,7 +14,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -80,6 +80,10 @@ interface CliRun {
   /** Seconds from SIGINT to the exit. */
   fromSigintS: number | undefined;
   maxRssMiB: number | undefined;
+  /** User + system CPU seconds of the CLI process (GNU time's %U + %S): what the client cost, whatever the load. */
+  cpuS: number | undefined;
+  /** The machine's 1-minute load average at the start and at the end (it is shared). */
+  load: [number, number];
   stderr: string;
 }
 
@@ -88,11 +92,12 @@ function runCli(args: string[], sigintAfterS: number | undefined): Promise<CliRu
   const useTime = existsSync(GNU_TIME);
   const argv = [CLI, ...args];
   const child = useTime
-    ? spawn(GNU_TIME, ["-f", "%M", "-o", timeFile, process.execPath, ...argv], {
+    ? spawn(GNU_TIME, ["-f", "%M %U %S", "-o", timeFile, process.execPath, ...argv], {
         stdio: ["ignore", "ignore", "pipe"],
       })
     : spawn(process.execPath, argv, { stdio: ["ignore", "ignore", "pipe"] });
   const t0 = performance.now();
+  const load0 = loadavg()[0]!;
   let started: number | undefined;
   let sigint: number | undefined;
   let stderr = "";
@@ -116,9 +121,16 @@ function runCli(args: string[], sigintAfterS: number | undefined): Promise<CliRu
   return once(child, "exit").then(async ([code]) => {
     const end = performance.now();
     let maxRssMiB: number | undefined;
+    let cpuS: number | undefined;
     if (useTime) {
-      const kb = Number((await readFile(timeFile, "utf8")).trim().split("\n").pop());
-      maxRssMiB = kb / 1024;
+      const [kb, user, sys] = (await readFile(timeFile, "utf8"))
+        .trim()
+        .split("\n")
+        .pop()!
+        .split(" ")
+        .map(Number);
+      maxRssMiB = kb! / 1024;
+      cpuS = user! + sys!;
       await rm(timeFile, { force: true });
     }
     return {
@@ -127,6 +139,8 @@ function runCli(args: string[], sigintAfterS: number | undefined): Promise<CliRu
       fromStartS: started === undefined ? undefined : (end - started) / 1000,
       fromSigintS: sigint === undefined ? undefined : (end - sigint) / 1000,
       maxRssMiB,
+      cpuS,
+      load: [load0, loadavg()[0]!],
       stderr,
     };
   });
@@ -172,8 +186,9 @@ async function main(): Promise<void> {
       const lag = load?.["event_loop_lag_ms"] as { p99?: number; max?: number } | undefined;
       rows.push(
         `| ${label} | ${r.code} | ${r.wallS.toFixed(1)} | ${r.fromStartS?.toFixed(1) ?? "—"} | ` +
-          `${r.fromSigintS?.toFixed(2) ?? "—"} | ${r.maxRssMiB?.toFixed(0) ?? "—"} | ${load?.["issued"] ?? "—"} | ` +
-          `${load?.["completed"] ?? "—"} | ${load?.["not_issued"] ?? "—"} | ${lag?.p99?.toFixed(1) ?? "—"} / ${lag?.max?.toFixed(1) ?? "—"} |`,
+          `${r.fromSigintS?.toFixed(2) ?? "—"} | ${r.cpuS?.toFixed(1) ?? "—"} | ${r.maxRssMiB?.toFixed(0) ?? "—"} | ${load?.["issued"] ?? "—"} | ` +
+          `${load?.["completed"] ?? "—"} | ${load?.["not_issued"] ?? "—"} | ${lag?.p99?.toFixed(1) ?? "—"} / ${lag?.max?.toFixed(1) ?? "—"} | ` +
+          `${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)} |`,
       );
     };
     const readReport = async (p: string) => {
@@ -208,9 +223,9 @@ async function main(): Promise<void> {
 
     console.log(`${n} requests (ISL 4, OSL 4), --concurrency ${conc}, streaming, ${serverKind} server\n`);
     console.log(
-      "| run | exit | wall s | benchmark start → exit s | SIGINT → exit s | peak RSS MiB | issued | completed | not issued | lag p99 / max ms |",
+      "| run | exit | wall s | benchmark start → exit s | SIGINT → exit s | CPU s | peak RSS MiB | issued | completed | not issued | lag p99 / max ms | load avg |",
     );
-    console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const r of rows) console.log(r);
     console.log(
       `\npartial report valid JSON: ${partial !== undefined}, llm_bench.load.partial = ${partialFlag}`,
