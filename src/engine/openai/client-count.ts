@@ -1,7 +1,9 @@
 /**
  * The client half of token accounting, done after the measured run: each record's returned text is tokenized
  * (never per chunk: that adds tokens at chunk boundaries), giving `clientOutputTokens`, and `n` where the server
- * sent no usage. The text is dropped once counted.
+ * sent no usage. The text is dropped once counted. Records carry a text only where it is to be counted: the load
+ * generator keeps those the server did not count and a bounded sample of the others (src/load/record-table.ts),
+ * so the work here is O(1) per record without one.
  *
  * The work is bounded whatever a server sent. A request's text is already capped (stream.ts: 256 characters per
  * requested token). It reaches the tokenizer in pieces of at most PIECE_CHARS: its BPE costs ~17 µs and ~800 bytes
