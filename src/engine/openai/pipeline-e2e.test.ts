@@ -161,4 +161,34 @@ describe("runBenchmark --backend openai", () => {
       await srv.close();
     }
   });
+
+  test("the client counts every text the server did not count, and a 1,000-request sample of the rest", async () => {
+    const n = 1300;
+    // Every 10th request (first prompt id 1) gets no usage: only the client can count it.
+    const srv = await startFixtureServer({
+      modeFor: (body) => ((body["prompt"] as number[])[0] === 1 ? "no_usage" : undefined),
+    });
+    try {
+      const path = join(dir, "sample.jsonl");
+      const lines = Array.from({ length: n }, (_, i) =>
+        JSON.stringify({ task_id: i, input_ids: [i % 10 === 0 ? 1 : 2, 1917], output_tokens: 2 }),
+      );
+      await writeFile(path, `${lines.join("\n")}\n`);
+      const run = (extra: Partial<BenchmarkOptions>) =>
+        runBenchmark(options(srv.url, path, { warmup: 0, concurrency: 16, ...extra }));
+      const sampled = (await run({})).stats;
+      assert.equal(sampled.numRequests, n);
+      assert.equal(sampled.totalOutputTokens, 2 * n);
+      assert.equal(sampled.outputTokenCounts!.serverCounted, n - n / 10);
+      assert.equal(sampled.outputTokenCounts!.clientCounted, n / 10 + 1000);
+      assert.equal(sampled.outputTokenCounts!.bothCounted, 1000);
+      assert.equal(sampled.outputTokenCounts!.differingRequests, 0);
+      // Each output's ids are written: every text is counted.
+      const all = (await run({ outputJson: join(dir, "sample-out.json") })).stats;
+      assert.equal(all.outputTokenCounts!.clientCounted, n);
+      assert.equal(all.outputTokenCounts!.bothCounted, n - n / 10);
+    } finally {
+      await srv.close();
+    }
+  });
 });
