@@ -1,6 +1,6 @@
 /**
  * The load generator at dataset scale, through the real CLI: `npm run bench:load-scale -- [--requests 1000000]
- * [--concurrency 64] [--duration 60] [--sigint_after 5] [--server zero|fixture] [--only duration|sigint]
+ * [--concurrency 64] [--duration 60] [--sigint_after 5] [--server zero|fixture] [--only duration|sigint|full]
  * [--cli path/to/main.js]`. An OpenAI-compatible streaming
  * server in its own process plays a fast engine (see startServer), so the client is all that is measured.
  *
@@ -9,6 +9,9 @@
  *    issued / completed / not_issued and event-loop lag.
  * 2. SIGINT: the same run without --duration, interrupted `--sigint_after` seconds after the benchmark started:
  *    seconds from the signal to the exit, exit code, and the partial report's counts.
+ * 3. `--only full`: the whole dataset without a bound (every request completes): peak RSS and the cost of the
+ *    run's end at full scale.
+ * Each row also gives the CLI's CPU seconds and the load average (the machine is shared: wall times stretch).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -79,6 +82,11 @@ interface CliRun {
   fromStartS: number | undefined;
   /** Seconds from SIGINT to the exit. */
   fromSigintS: number | undefined;
+  /**
+   * Seconds from the log's "Request submission complete" (the bound, the signal, or the last request sent, with
+   * at most --concurrency still in flight) to the exit: what the end of a run costs.
+   */
+  fromSubmittedS: number | undefined;
   maxRssMiB: number | undefined;
   /** User + system CPU seconds of the CLI process (GNU time's %U + %S): what the client cost, whatever the load. */
   cpuS: number | undefined;
@@ -99,10 +107,13 @@ function runCli(args: string[], sigintAfterS: number | undefined): Promise<CliRu
   const t0 = performance.now();
   const load0 = loadavg()[0]!;
   let started: number | undefined;
+  let submitted: number | undefined;
   let sigint: number | undefined;
   let stderr = "";
   child.stderr!.on("data", (b: Buffer) => {
     stderr += b.toString();
+    if (submitted === undefined && stderr.includes("Request submission complete"))
+      submitted = performance.now();
     if (started === undefined && stderr.includes("Starting benchmark")) {
       started = performance.now();
       if (sigintAfterS !== undefined) {
@@ -138,6 +149,7 @@ function runCli(args: string[], sigintAfterS: number | undefined): Promise<CliRu
       wallS: (end - t0) / 1000,
       fromStartS: started === undefined ? undefined : (end - started) / 1000,
       fromSigintS: sigint === undefined ? undefined : (end - sigint) / 1000,
+      fromSubmittedS: submitted === undefined ? undefined : (end - submitted) / 1000,
       maxRssMiB,
       cpuS,
       load: [load0, loadavg()[0]!],
@@ -186,7 +198,7 @@ async function main(): Promise<void> {
       const lag = load?.["event_loop_lag_ms"] as { p99?: number; max?: number } | undefined;
       rows.push(
         `| ${label} | ${r.code} | ${r.wallS.toFixed(1)} | ${r.fromStartS?.toFixed(1) ?? "—"} | ` +
-          `${r.fromSigintS?.toFixed(2) ?? "—"} | ${r.cpuS?.toFixed(1) ?? "—"} | ${r.maxRssMiB?.toFixed(0) ?? "—"} | ${load?.["issued"] ?? "—"} | ` +
+          `${r.fromSigintS?.toFixed(2) ?? "—"} | ${r.fromSubmittedS?.toFixed(2) ?? "—"} | ${r.cpuS?.toFixed(1) ?? "—"} | ${r.maxRssMiB?.toFixed(0) ?? "—"} | ${load?.["issued"] ?? "—"} | ` +
           `${load?.["completed"] ?? "—"} | ${load?.["not_issued"] ?? "—"} | ${lag?.p99?.toFixed(1) ?? "—"} / ${lag?.max?.toFixed(1) ?? "—"} | ` +
           `${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)} |`,
       );
@@ -203,7 +215,14 @@ async function main(): Promise<void> {
     const only = process.argv.includes("--only")
       ? process.argv[process.argv.indexOf("--only") + 1]
       : undefined;
-    if (only !== "sigint") {
+    if (only === "full") {
+      // The whole dataset, no bound: every request completes (memory and end-of-run cost at full scale).
+      const r0 = join(dir, "full.json");
+      const f = await runCli(common(r0), undefined);
+      if (f.code !== 0) console.error(f.stderr.slice(-2000));
+      show("whole dataset, no bound", f, await readReport(r0));
+    }
+    if (only === undefined || only === "duration") {
       const r1 = join(dir, "duration.json");
       const a = await runCli([...common(r1), "--duration", String(duration)], undefined);
       if (a.code !== 0) console.error(a.stderr.slice(-2000));
@@ -212,7 +231,7 @@ async function main(): Promise<void> {
 
     const r2 = join(dir, "sigint.json");
     let partial: Record<string, unknown> | undefined;
-    if (only !== "duration") {
+    if (only === undefined || only === "sigint") {
       const b = await runCli(common(r2), sigintAfter);
       if (b.code !== 130) console.error(b.stderr.slice(-2000));
       partial = await readReport(r2);
@@ -223,9 +242,9 @@ async function main(): Promise<void> {
 
     console.log(`${n} requests (ISL 4, OSL 4), --concurrency ${conc}, streaming, ${serverKind} server\n`);
     console.log(
-      "| run | exit | wall s | benchmark start → exit s | SIGINT → exit s | CPU s | peak RSS MiB | issued | completed | not issued | lag p99 / max ms | load avg |",
+      "| run | exit | wall s | benchmark start → exit s | SIGINT → exit s | submission end → exit s | CPU s | peak RSS MiB | issued | completed | not issued | lag p99 / max ms | load avg |",
     );
-    console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const r of rows) console.log(r);
     console.log(
       `\npartial report valid JSON: ${partial !== undefined}, llm_bench.load.partial = ${partialFlag}`,
