@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU call 3, after build.sh: (1) GPU telemetry and energy of an embedded run (--gpu_metrics is on by default
 # on CUDA); (2) closed-loop parity: llm-bench and a plain aiohttp client (bench/peer-closed-loop-aiohttp.py),
-# alternately, against the same llama-server at concurrency $CONC (default 64), 256 x 128/128, with
+# alternately, against the same server (llama-server, or llm-bench serve) at concurrency $CONC (default 64), 256 x 128/128, with
 # --server_metrics and --gpu_metrics on llm-bench's runs. Results under $OUT.
 set -u
 R=$(cd "$(dirname "$0")/../.." && pwd); G=$R/.gpu; W=/tmp/w
@@ -14,9 +14,14 @@ head -256 $W/ws/d1024.jsonl > $W/ws/d256.jsonl
 export UV_THREADPOOL_SIZE=16
 $CLI throughput --dataset $W/ws/d256.jsonl --engine_dir $E --max_batch_size 256 --warmup 2 --report_json $OUT/embedded-gpu.json > $OUT/embedded-gpu.txt 2>&1
 echo "embedded rc=$? t=${SECONDS}s"; grep -iE "energy|power|joule|GPU|Total Output" $OUT/embedded-gpu.txt | head -20
-$W/llbuild/bin/llama-server -m $GGUF -ngl 999 -np $CONC -c $((CONC*512)) -ctk q8_0 -ctv q8_0 -fa on --metrics --host 127.0.0.1 --port 8080 > $OUT/llama-server.log 2>&1 &
+# llama-server where build.sh built it, else llm-bench's own serve (build-fast.sh builds no server)
+if [ -x $W/llbuild/bin/llama-server ]; then
+  $W/llbuild/bin/llama-server -m $GGUF -ngl 999 -np $CONC -c $((CONC*512)) -ctk q8_0 -ctv q8_0 -fa on --metrics --host 127.0.0.1 --port 8080 > $OUT/server.log 2>&1 &
+else
+  $CLI serve --engine_dir $E --served_model_name bench --max_batch_size $CONC --port 8080 > $OUT/server.log 2>&1 &
+fi
 SP=$!
-for i in $(seq 1 120); do curl -sf http://127.0.0.1:8080/health >/dev/null 2>&1 && break; sleep 1; done
+for i in $(seq 1 180); do curl -sf http://127.0.0.1:8080/health >/dev/null 2>&1 && break; sleep 1; done
 echo "server up t=${SECONDS}s"
 # warm the server once (CUDA graphs, allocations), then alternate the two clients
 python3 $R/bench/peer-closed-loop-aiohttp.py http://127.0.0.1:8080 $W/ws/d256.jsonl $CONC > /dev/null
