@@ -112,6 +112,8 @@ export interface ComputeDevice {
   threads?: number | undefined;
   /** How tokens are sampled (e.g. the native batched argmax, or node-llama-cpp's one call per position). */
   sampling?: string | undefined;
+  /** How the model is split over several GPUs (llama.cpp's layer split); undefined on one device. */
+  split?: string | undefined;
 }
 
 /** A snapshot of the engine's runtime state, for progress lines and the report. */

@@ -395,6 +395,7 @@ function machineDetailsJson(m: MachineInfo) {
       threads: c.threads ?? null,
       vram_total_gib: c.vramTotalBytes !== undefined ? c.vramTotalBytes / 1024 ** 3 : null,
       sampling: c.sampling ?? null,
+      split: c.split ?? null,
     },
     host: {
       cpu: m.host.cpu,

@@ -55,6 +55,12 @@ const machineSchema = z
         threads: nullableNum,
         vram_total_gib: nullableNum,
         sampling: z.string().nullable().describe("How tokens were sampled (embedded engine)"),
+        split: z
+          .string()
+          .nullable()
+          .describe(
+            "How the model was split over several GPUs (llama.cpp's layer split); null on one device",
+          ),
       })
       .describe("What ran the model (llm-bench)"),
     host: z

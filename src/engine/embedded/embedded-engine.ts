@@ -63,6 +63,8 @@ export interface EmbeddedEngineOptions {
   onIteration?: ((stats: IterationStats) => void) | undefined;
   /** Speculative decoding (greedy verification of drafts); off when undefined. */
   speculative?: SpeculativeConfig | undefined;
+  /** How the model is split over several GPUs, for the report (gpu-split.ts); undefined on one device. */
+  split?: string | undefined;
 }
 
 interface Live {
@@ -145,7 +147,8 @@ export class EmbeddedEngine implements Engine {
       `Embedded engine ready: ${opts.scheduler.maxBatchSize} sequences x ${rt.context.contextSize} KV cells, ` +
         `batch ${opts.scheduler.maxNumTokens} tokens, ${opts.threads} threads, device ${rt.device}`,
     );
-    return new EmbeddedEngine(rt, { ...opts.info, device: rt.compute }, opts, drafter);
+    const compute = opts.split ? { ...rt.compute, split: opts.split } : rt.compute;
+    return new EmbeddedEngine(rt, { ...opts.info, device: compute }, opts, drafter);
   }
 
   /** The engine's facts; the device's sampling path can change once (a failed check of the native sampler). */
