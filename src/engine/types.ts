@@ -54,14 +54,14 @@ export interface GenerationResult {
    * HTTP backends return text, not ids (`outputIds` is empty): it is tokenized after the measured run
    * (src/engine/openai/client-count.ts), so client-side counting never blocks the event loop mid-run.
    */
-  outputText?: string;
+  outputText?: string | undefined;
   /** Arrival time of every output-carrying chunk (`nowNs()`), for the chunk-gap distribution. */
   chunkTimesNs?: number[];
   /** HTTP backends: when the request's bytes were handed to the socket, and when the first response byte came. */
   sentNs?: number;
   firstByteNs?: number;
   /** Tokens in each of those chunks, when the server reported them per chunk. */
-  chunkTokenCounts?: number[];
+  chunkTokens?: number[];
 }
 
 export interface EngineCapabilities {

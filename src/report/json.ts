@@ -301,7 +301,7 @@ export function requestEntry(
       ...(r.clientOutputTokens !== undefined ? { client_output_tokens: r.clientOutputTokens } : {}),
       ...(r.serverInputTokens !== undefined ? { server_input_tokens: r.serverInputTokens } : {}),
       ...(r.chunkTokens !== undefined ? { chunk_tokens: r.chunkTokens } : {}),
-      ...(r.chunkNs ? { chunk_timestamps: r.chunkNs } : {}),
+      ...(r.chunkTimesNs ? { chunk_timestamps: r.chunkTimesNs } : {}),
     },
   };
 }
