@@ -30,10 +30,10 @@ export interface RequestRecord
   /** Set for failed and cancelled requests (the engine's message, else the finish reason). */
   error: string | undefined;
   /** Generated ids, kept only for `--output_json` / `--request_json`. */
-  outputIds?: number[];
+  outputIds?: number[] | undefined;
   /**
    * Arrival time of every output-carrying chunk: the engine's own log when it keeps one (HTTP backends, always),
    * else the times the load's sink saw tokens arrive (with `--request_json`).
    */
-  chunkTimesNs?: number[];
+  chunkTimesNs?: number[] | undefined;
 }
