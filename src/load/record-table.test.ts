@@ -24,7 +24,7 @@ function row(i: number, over: Partial<RowInput> = {}): RowInput {
     streaming: true,
     error: undefined,
     outputIds: undefined,
-    chunkNs: undefined,
+    sinkTimesNs: undefined,
     ...over,
   };
 }
@@ -44,14 +44,15 @@ describe("RecordTable", () => {
   it("reads back every field a plain record had, absent ones as undefined", () => {
     const t = new RecordTable(requests(3), { keepAllTexts: false });
     const a = t.add(
-      row(2, { outputIds: [7, 8], chunkNs: [5, 6] }),
+      // The engine's own chunk log wins over the sink's times.
+      row(2, { outputIds: [7, 8], sinkTimesNs: [5, 6] }),
       result({
         serverOutputTokens: 2 ** 40,
         serverInputTokens: 3,
         sentNs: 1.5e12,
         firstByteNs: 1.6e12,
         chunkTimesNs: [2e12, 2.5e12],
-        chunkTokenCounts: [2 ** 39, 2 ** 39],
+        chunkTokens: [2 ** 39, 2 ** 39],
         outputText: "ab",
         draftTokens: 6,
         acceptedDraftTokens: 5,
@@ -72,7 +73,6 @@ describe("RecordTable", () => {
       sentNs: 1.5e12,
       firstByteNs: 1.6e12,
       outputIds: [7, 8],
-      chunkNs: [5, 6],
       draftTokens: 6,
       acceptedDraftTokens: 5,
       serverOutputTokens: 2 ** 40,
@@ -83,12 +83,13 @@ describe("RecordTable", () => {
     });
     const b = t.add(row(0, { streaming: false, error: "http_503: busy" }), result({ outputText: "x" }));
     assert.equal(b.firstTokenNs, -1);
+    const c = t.add(row(1, { sinkTimesNs: [7, 9] }), result());
+    assert.deepEqual([c.chunkTimesNs, c.chunkTokens], [[7, 9], undefined]);
     assert.equal(b.error, "http_503: busy");
     for (const k of [
       "sentNs",
       "firstByteNs",
       "outputIds",
-      "chunkNs",
       "draftTokens",
       "serverOutputTokens",
       "clientOutputTokens",
@@ -102,7 +103,7 @@ describe("RecordTable", () => {
     }
     assert.deepEqual(
       t.inDatasetOrder().map((r) => r.id),
-      ["t0", "t2"],
+      ["t0", "t1", "t2"],
     );
   });
 

@@ -45,7 +45,8 @@ export interface RowInput {
   streaming: boolean;
   error: string | undefined;
   outputIds: number[] | undefined;
-  chunkNs: number[] | undefined;
+  /** The chunk times the load's sink saw (with `--request_json`), used when the engine keeps no chunk log. */
+  sinkTimesNs: number[] | undefined;
 }
 
 export class RecordTable {
@@ -77,7 +78,6 @@ export class RecordTable {
   private chunksUsed = 0;
   private readonly errors = new Map<number, string>();
   private readonly outputIds = new Map<number, number[]>();
-  private readonly chunkNs = new Map<number, number[]>();
   private readonly texts = new Map<number, string>();
   /** Chunk token counts whose length differs from the chunk times' (no backend sends that; kept as given). */
   private readonly oddChunkTokens = new Map<number, number[]>();
@@ -122,8 +122,8 @@ export class RecordTable {
     this.endNs[i] = result.endNs;
     if (input.error !== undefined) this.errors.set(i, input.error);
     if (input.outputIds) this.outputIds.set(i, input.outputIds);
-    if (input.chunkNs) this.chunkNs.set(i, input.chunkNs.slice());
-    this.addChunks(i, result.chunkTimesNs, result.chunkTokenCounts);
+    // The engine's chunk log when it keeps one; else what the sink saw (a failed HTTP request logs none).
+    this.addChunks(i, result.chunkTimesNs ?? input.sinkTimesNs, result.chunkTokens);
     if (result.outputText !== undefined) this.keepText(i, result, input.error);
     return new TableRecord(this, i);
   }
@@ -258,9 +258,6 @@ export class RecordTable {
     if (ids === undefined) this.outputIds.delete(i);
     else this.outputIds.set(i, ids);
   }
-  /** @internal */ chunkNsOf(i: number): number[] | undefined {
-    return this.chunkNs.get(i);
-  }
   /** @internal */ text(i: number): string | undefined {
     return this.texts.get(i);
   }
@@ -349,9 +346,6 @@ export class TableRecord implements RequestRecord {
   set outputIds(ids: number[] | undefined) {
     this.table.setIds(this.row, ids);
   }
-  get chunkNs(): number[] | undefined {
-    return this.table.chunkNsOf(this.row);
-  }
   get draftTokens(): number | undefined {
     return optional(this.table.draftTokens[this.row]!);
   }
@@ -408,7 +402,6 @@ const OPTIONAL = [
   "sentNs",
   "firstByteNs",
   "outputIds",
-  "chunkNs",
   "draftTokens",
   "acceptedDraftTokens",
   "serverOutputTokens",

@@ -161,11 +161,11 @@ export async function runLoad(
 
   const runOne = async (index: number, scheduledNs: number): Promise<void> => {
     const req = requests[index]!;
-    const chunkNs = opts.keepChunkTimes ? ([] as number[]) : undefined;
-    const sink: TokenSink | undefined = chunkNs
+    const sinkTimesNs = opts.keepChunkTimes ? ([] as number[]) : undefined;
+    const sink: TokenSink | undefined = sinkTimesNs
       ? {
           onTokens(_tokens, timeNs) {
-            chunkNs.push(timeNs);
+            sinkTimesNs.push(timeNs);
           },
         }
       : undefined;
@@ -202,7 +202,7 @@ export async function runLoad(
             : undefined,
         // Copied: the engine's array may have spare capacity (push() grows by 1.5x), and the record lives long.
         outputIds: opts.keepOutputIds ? result.outputIds.slice() : undefined,
-        chunkNs,
+        sinkTimesNs,
       },
       result,
     );

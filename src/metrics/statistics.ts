@@ -344,6 +344,11 @@ function outputTokenCounts(ok: readonly RequestRecord[]): OutputTokenCounts | un
   return c.serverCounted + c.clientCounted > 0 ? c : undefined;
 }
 
+/**
+ * Over requests whose output came as text (counted by the server's usage or the client's tokenizer), whose chunks
+ * carry an unknown number of tokens. An engine that streams token ids sends one chunk per decode step, so its
+ * chunk times (kept for `--request_json`) would only repeat TPOT.
+ */
 function chunkStatistics(ok: readonly RequestRecord[]): ChunkStatistics | undefined {
   // Each record's chunk times are read once per pass: records may build the array on each read (the load
   // generator's are views over columns, src/load/record-table.ts).
@@ -353,7 +358,8 @@ function chunkStatistics(ok: readonly RequestRecord[]): ChunkStatistics | undefi
   let gaps = 0;
   for (const r of ok) {
     const t = r.chunkTimesNs;
-    if (t === undefined) continue;
+    if (t === undefined || (r.serverOutputTokens === undefined && r.clientOutputTokens === undefined))
+      continue;
     withChunks.push(r);
     counts.push(t.length);
     chunks += t.length;
