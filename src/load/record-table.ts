@@ -398,6 +398,11 @@ export class TableRecord implements RequestRecord {
   }
 }
 
+/** Every fact of a RequestRecord is a getter here: a fact added to GenerationResult fails to compile until stored. */
+type Unstored = Exclude<keyof RequestRecord, keyof TableRecord>;
+const EVERY_FACT_STORED: [Unstored] extends [never] ? true : Unstored = true;
+void EVERY_FACT_STORED;
+
 const OPTIONAL = [
   "sentNs",
   "firstByteNs",

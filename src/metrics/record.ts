@@ -7,6 +7,7 @@
  * whole instead of field by field. Only a few facts are refined on the way, so each has one meaning here:
  * `firstTokenNs` (-1 when the client saw no first token), `error` (set for failed and cancelled requests, which
  * is all the metrics need of the finish reason) and `outputIds` (kept only when an output file needs them).
+ * The load generator's records are views over typed columns (src/load/record-table.ts): every field is a getter.
  */
 import type { GenerationResult } from "../engine/types.ts";
 
