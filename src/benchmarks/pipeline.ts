@@ -6,15 +6,21 @@
 import type { CompatVersion } from "../compat.ts";
 import { readDataset } from "../dataset/reader.ts";
 import type { DatasetRequest } from "../dataset/types.ts";
-import type { BackendOptions, PreparedBackend, RuntimeKnobs, StartedBackend } from "../engine/backend.ts";
-import type { IterationStats } from "../engine/embedded/embedded-engine.ts";
-import type { DeviceFlag } from "../engine/embedded/llama-native.ts";
-import type { SchedulerPolicy } from "../engine/embedded/scheduler.ts";
-import { decodingModeName, type SpeculativeConfig } from "../engine/embedded/speculative/speculator.ts";
+import type {
+  CommonBackendOptions,
+  PreparedBackend,
+  ServerRef,
+  Speculation,
+  StartedBackend,
+} from "../engine/backend.ts";
 import { describeMachine, probeHost } from "../engine/machine.ts";
-import { countClientTokens } from "../engine/openai/client-count.ts";
-import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
-import { backendFactory } from "../engine/registry.ts";
+import {
+  type BackendName,
+  type BackendOwnOptions,
+  backendPlugin,
+  checkOwnOptions,
+} from "../engine/registry.ts";
+import type { DeviceFlag, RuntimeKnobs, SchedulerPolicy } from "../engine/runtime-knobs.ts";
 import { BenchError, InterruptedError, UnsupportedError, UsageError } from "../errors.ts";
 import { pickWarmup, runOffline } from "../load/offline.ts";
 import { type LoadShape, runLoad } from "../load/run-load.ts";
@@ -44,7 +50,9 @@ export interface RunProgress {
 export interface BenchmarkOptions {
   /** "throughput" or "latency": names the run in logs. */
   name: string;
-  backend: string;
+  backend: BackendName;
+  /** The backend's own options (its flags: src/engine/<backend>/index.ts), checked against its schema. */
+  backendOptions?: BackendOwnOptions | undefined;
   model: string;
   modelPath?: string | undefined;
   workspace: string;
@@ -86,10 +94,8 @@ export interface BenchmarkOptions {
   /** `--device` / `--gpu_layers` (embedded engine). */
   device?: DeviceFlag | undefined;
   gpuLayers?: number | undefined;
-  /** Speculative decoding (`latency --speculative` / `--draft_engine_dir`); the engine must support it. */
-  speculative?: SpeculativeConfig | undefined;
-  /** `--backend openai`: the server (the pool is sized to `concurrency`). */
-  openai?: Omit<OpenAiBackendOptions, "concurrency"> | undefined;
+  /** Speculative decoding as the backend resolved it (src/engine/registry.ts `resolveSpeculation`). */
+  speculative?: Speculation | undefined;
   /** Exit 0 even when requests failed (they are always reported, and excluded from the statistics). */
   allowFailures?: boolean | undefined;
   /** `--server_metrics`, `--gpu_metrics` (src/benchmarks/run-telemetry.ts). */
@@ -217,10 +223,19 @@ function outputsOf(opts: BenchmarkOptions): OutputPath[] {
   ];
 }
 
+/** The backend's plugin, its checked options and the server behind it (for `--server_metrics`). */
+export function backendOf(opts: Pick<BenchmarkOptions, "backend" | "backendOptions">) {
+  const plugin = backendPlugin(opts.backend);
+  const own = checkOwnOptions(opts.backend, opts.backendOptions);
+  const server: ServerRef | undefined = plugin.server?.(own);
+  return { plugin, own, server };
+}
+
 export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkResult> {
   if (opts.goodput) checkSloStreaming(opts.goodput, opts.streaming);
   if (opts.requestLog) requestLogFormat(opts.requestLog);
-  await checkTelemetry(opts.telemetry, opts.openai);
+  const { plugin, own, server } = backendOf(opts);
+  await checkTelemetry(opts.telemetry, server);
   // Before anything slow: an unwritable output fails now, not after the run.
   await checkOutputPaths(outputsOf(opts), [
     { flag: "--dataset", path: opts.dataset },
@@ -230,7 +245,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   log.info(`Preparing to run ${opts.name} benchmark...`);
   let iterLog: IterationLogWriter | undefined;
   let measuring = false;
-  const backendOpts: BackendOptions = {
+  const common: CommonBackendOptions = {
     model: opts.model,
     modelPath: opts.modelPath,
     workspace: opts.workspace,
@@ -240,15 +255,15 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     runtime: runtimeKnobs(opts, yaml),
     yaml,
     onIteration: opts.iterationLog
-      ? (s: IterationStats) => {
-          if (measuring) iterLog?.write(s);
+      ? (row: object) => {
+          if (measuring) iterLog?.write(row);
         }
       : undefined,
-    openai: opts.openai ? { ...opts.openai, concurrency: opts.concurrency } : undefined,
+    concurrency: opts.concurrency,
     speculative: opts.speculative,
     compat: opts.compat,
   };
-  const backend = opts.session?.backend ?? (await backendFactory(opts.backend)(backendOpts));
+  const backend = opts.session?.backend ?? (await plugin.prepare(common, own));
   if (opts.session) opts.session.backend = backend;
   const { tokenizer } = backend;
   const { requests, metadata } = await readDataset(opts.dataset, {
@@ -258,7 +273,12 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   });
   if (requests.length === 0) throw new UsageError(`${opts.dataset}: the dataset has no requests`);
 
-  const { engine, info } = opts.session?.started ?? (await backend.start(metadata));
+  const { engine, info } =
+    opts.session?.started ??
+    (await backend.start({
+      maxInputLength: metadata.max_isl,
+      maxSequenceLength: metadata.max_sequence_length,
+    }));
   // Probed before the measured window: it may run nvidia-smi.
   const host = await probeHost();
   if (opts.session) opts.session.started = { engine, info };
@@ -305,7 +325,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       durationS: opts.durationS,
     };
     const keepIds = opts.outputJson !== undefined || opts.requestJson !== undefined;
-    telemetry = await RunTelemetry.start(opts.telemetry, engine, opts.openai);
+    telemetry = await RunTelemetry.start(opts.telemetry, engine, server);
     const load = await runLoad(engine, requests, shape, {
       label: "Benchmark",
       streaming: opts.streaming,
@@ -325,11 +345,12 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     measuring = false;
     const collected = await telemetry.stop(lastEnd(records));
     telemetry = undefined;
-    // HTTP backends return text: tokenized now, outside the measured window, and still interruptible.
-    const counted = await countClientTokens(records, tokenizer, {
+    // e.g. text returned by a server, tokenized now: outside the measured window, and still interruptible.
+    const counted = (await plugin.finalizeRecords?.(records, {
+      tokenizer,
       keepOutputIds: keepIds,
       signal: opts.signal,
-    });
+    })) ?? { interrupted: false, unknownLength: [] };
     if (counted.interrupted) {
       summary.interrupted = true;
       const left = new Set(counted.unknownLength);
@@ -367,7 +388,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       dataset: metadata,
       streaming: opts.streaming,
       load: summary,
-      decodingMode: opts.speculative ? decodingModeName(opts.speculative.mode) : undefined,
+      decodingMode: opts.speculative?.decodingMode,
       machine: describeMachine(host, engine.info.device),
       ...telemetryReports(collected, records),
     };

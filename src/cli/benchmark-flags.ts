@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
-import { DEVICE_CHOICES, type DeviceFlag } from "../engine/embedded/llama-native.ts";
-import { BACKENDS } from "../engine/registry.ts";
+import { BACKEND_NAMES, type BackendName } from "../engine/registry.ts";
+import { DEVICE_CHOICES, type DeviceFlag } from "../engine/runtime-knobs.ts";
 import type { BenchEnv } from "./env.ts";
 import { floatArg, intArg } from "./parsers.ts";
 
@@ -10,7 +10,7 @@ export function addEngineAndDatasetFlags(cmd: Command): Command {
     .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
     .addOption(
       new Option("--backend <name>", "engine backend ('pytorch' is accepted as trtllm-bench's name for it)")
-        .choices(Object.keys(BACKENDS))
+        .choices(BACKEND_NAMES)
         .default("embedded"),
     )
     .option(
@@ -76,7 +76,7 @@ export function computeOptions(flags: ComputeFlags) {
 
 /** The flags every benchmark command shares (see addEngineAndDatasetFlags), as they appear after parsing. */
 export interface SharedRunFlags {
-  backend: string;
+  backend: BackendName;
   engine_dir?: string;
   dataset: string;
   num_requests: number;

@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import { runLatency } from "../../benchmarks/latency.ts";
-import type { SpeculativeMode } from "../../engine/embedded/speculative/speculator.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
+import { addBackendFlags, backendOptions, type RunFailureFlags } from "../backend-flags.ts";
 import {
   addComputeFlags,
   addEngineAndDatasetFlags,
@@ -12,17 +12,16 @@ import {
   sharedRunOptions,
 } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
-import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
 import { given, withInterrupt } from "../run-support.ts";
 import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface LatencyFlags extends EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
+interface LatencyFlags extends RunFailureFlags, EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
   concurrency: number;
   medusa_choices?: string;
   draft_engine_dir?: string;
-  speculative?: SpeculativeMode | "none";
+  speculative?: "draft" | "ngram" | "none";
   max_draft_len?: number;
   ngram_size?: number;
 }
@@ -57,35 +56,33 @@ export function registerLatency(program: Command): void {
     .option("--max_draft_len <n>", "drafts verified per step (default 4)", intArg(1))
     .option("--ngram_size <n>", "--speculative ngram: longest n-gram looked up (default 3)", intArg(1));
   addTelemetryFlags(cmd);
-  addOpenAiFlags(addComputeFlags(addOutputFlags(cmd))).action(
-    async (flags: LatencyFlags & OpenAiFlags, cmd: Command) => {
-      const env = benchEnv(cmd);
-      await withInterrupt((signal) =>
-        runLatency({
-          ...sharedRunOptions(env, flags),
-          concurrency: flags.concurrency,
-          maxSeqLen: given(cmd, flags, "max_seq_len"),
-          kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
-          reportJson: flags.report_json,
-          iterationLog: flags.iteration_log,
-          requestLog: flags.request_log,
-          goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
-          ...computeOptions(flags),
-          speculation: {
-            mode: flags.speculative,
-            draftEngineDir: flags.draft_engine_dir,
-            maxDraftLen: flags.max_draft_len,
-            ngramSize: flags.ngram_size,
-            medusaChoices: flags.medusa_choices,
-          },
-          openai: openAiOptions(flags, flags.backend),
-          telemetry: telemetryOptions(flags, cmd),
-          allowFailures: flags.allow_failures,
-          out: (text) => process.stdout.write(text),
-          progress: createProgress(),
-          signal,
-        }),
-      );
-    },
-  );
+  addBackendFlags(addComputeFlags(addOutputFlags(cmd))).action(async (flags: LatencyFlags, cmd: Command) => {
+    const env = benchEnv(cmd);
+    await withInterrupt((signal) =>
+      runLatency({
+        ...sharedRunOptions(env, flags),
+        concurrency: flags.concurrency,
+        maxSeqLen: given(cmd, flags, "max_seq_len"),
+        kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
+        reportJson: flags.report_json,
+        iterationLog: flags.iteration_log,
+        requestLog: flags.request_log,
+        goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
+        ...computeOptions(flags),
+        speculation: {
+          mode: flags.speculative,
+          draftEngineDir: flags.draft_engine_dir,
+          maxDraftLen: flags.max_draft_len,
+          ngramSize: flags.ngram_size,
+          medusaChoices: flags.medusa_choices,
+        },
+        backendOptions: backendOptions(flags, flags.backend),
+        telemetry: telemetryOptions(flags, cmd),
+        allowFailures: flags.allow_failures,
+        out: (text) => process.stdout.write(text),
+        progress: createProgress(),
+        signal,
+      }),
+    );
+  });
 }

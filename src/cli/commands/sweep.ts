@@ -1,18 +1,18 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { runSweep, type SweepAxis } from "../../benchmarks/sweep.ts";
-import { BACKENDS } from "../../engine/registry.ts";
+import { BACKEND_NAMES, type BackendName } from "../../engine/registry.ts";
 import { UsageError } from "../../errors.ts";
 import { checkSloStreaming, parseSlo } from "../../metrics/goodput.ts";
+import { addBackendFlags, backendOptions, type RunFailureFlags } from "../backend-flags.ts";
 import { addComputeFlags, type ComputeFlags, computeOptions, sharedRunOptions } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
-import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { withInterrupt } from "../run-support.ts";
 import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface SweepFlags extends OpenAiFlags, TelemetryFlags {
+interface SweepFlags extends RunFailureFlags, TelemetryFlags {
   engine_dir?: string;
-  backend: string;
+  backend: BackendName;
   config?: string;
   dataset: string;
   num_requests: number;
@@ -50,9 +50,7 @@ export function registerSweep(program: Command): void {
       "Run the benchmark once per concurrency or request-rate value: a table, one JSON per point, an HTML Pareto chart.",
     )
     .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
-    .addOption(
-      new Option("--backend <name>", "engine backend").choices(Object.keys(BACKENDS)).default("embedded"),
-    )
+    .addOption(new Option("--backend <name>", "engine backend").choices(BACKEND_NAMES).default("embedded"))
     .option("--extra_llm_api_options, --config <yaml>", "YAML of LLM-API options")
     .requiredOption("--dataset <path>", "JSONL dataset (prepare-dataset's format)")
     .option("--num_requests <n>", "requests per point; 0 = the whole dataset", intArg(0), 0)
@@ -75,7 +73,7 @@ export function registerSweep(program: Command): void {
     .option("--html <path>", "write the HTML report with the Pareto chart")
     .option("--max_batch_size <n>", "runtime max batch size", intArg(1))
     .option("--max_num_tokens <n>", "runtime max tokens per step", intArg(1));
-  addOpenAiFlags(addComputeFlags(sweep)).action(async (flags: SweepFlags & ComputeFlags, cmd: Command) => {
+  addBackendFlags(addComputeFlags(sweep)).action(async (flags: SweepFlags & ComputeFlags, cmd: Command) => {
     const env = benchEnv(cmd);
     const rates = flags.request_rate;
     const conc = flags.concurrency;
@@ -97,7 +95,7 @@ export function registerSweep(program: Command): void {
       throw new UsageError("sweep: give --concurrency 1,4,16 or --request_rate 1,2,4");
     }
     const slo = flags.slo ? parseSlo(flags.slo, "--slo") : undefined;
-    const openai = openAiOptions(flags, flags.backend);
+    const own = backendOptions(flags, flags.backend);
     // Sweeps always stream: the table and the SLOs need TTFT and TPOT.
     if (slo) checkSloStreaming(slo, true, "--slo");
     await withInterrupt((signal) =>
@@ -110,7 +108,7 @@ export function registerSweep(program: Command): void {
           maxNumTokens: flags.max_num_tokens,
           streaming: true,
           ...computeOptions(flags),
-          openai,
+          backendOptions: own,
           telemetry: telemetryOptions(flags, cmd),
           signal,
         },

@@ -2,6 +2,7 @@ import { type Command, Option } from "commander";
 import { runThroughput } from "../../benchmarks/throughput.ts";
 import { UsageError } from "../../errors.ts";
 import { parseSlo } from "../../metrics/goodput.ts";
+import { addBackendFlags, backendOptions, type RunFailureFlags } from "../backend-flags.ts";
 import {
   addComputeFlags,
   addEngineAndDatasetFlags,
@@ -12,13 +13,12 @@ import {
   sharedRunOptions,
 } from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
-import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
 import { given, withInterrupt } from "../run-support.ts";
 import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface ThroughputFlags extends OpenAiFlags, EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
+interface ThroughputFlags extends RunFailureFlags, EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
   max_batch_size?: number;
   max_num_tokens?: number;
   concurrency: number;
@@ -65,7 +65,7 @@ export function registerThroughput(program: Command): void {
       ]),
     );
   addTelemetryFlags(cmd);
-  addOpenAiFlags(addComputeFlags(addOutputFlags(cmd))).action(
+  addBackendFlags(addComputeFlags(addOutputFlags(cmd))).action(
     async (flags: ThroughputFlags & { disable_chunked_context?: boolean }, cmd: Command) => {
       const env = benchEnv(cmd);
       if (flags.enable_chunked_context && flags.disable_chunked_context) {
@@ -94,7 +94,7 @@ export function registerThroughput(program: Command): void {
           requestLog: flags.request_log,
           goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
           ...computeOptions(flags),
-          openai: openAiOptions(flags, flags.backend),
+          backendOptions: backendOptions(flags, flags.backend),
           telemetry: telemetryOptions(flags, cmd),
           allowFailures: flags.allow_failures,
           out: (text) => process.stdout.write(text),

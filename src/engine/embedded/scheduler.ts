@@ -14,7 +14,9 @@
  * preempted requests go back to the head of the queue, so no request starves.
  */
 
-export type SchedulerPolicy = "guaranteed_no_evict" | "max_utilization";
+import type { SchedulerPolicy } from "../runtime-knobs.ts";
+
+export type { SchedulerPolicy };
 
 export interface SchedulerConfig {
   /** Requests that may hold a KV slot at once (llama.cpp sequences). */
