@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { BACKEND_NAMES, type BackendName } from "../engine/registry.ts";
+import { BACKEND_NAMES, type BackendName, DEFAULT_BACKEND } from "../engine/registry.ts";
 import { DEVICE_CHOICES, type DeviceFlag } from "../engine/runtime-knobs.ts";
 import type { BenchEnv } from "./env.ts";
 import { floatArg, intArg } from "./parsers.ts";
@@ -11,7 +11,7 @@ export function addEngineAndDatasetFlags(cmd: Command): Command {
     .addOption(
       new Option("--backend <name>", "engine backend ('pytorch' is accepted as trtllm-bench's name for it)")
         .choices(BACKEND_NAMES)
-        .default("embedded"),
+        .default(DEFAULT_BACKEND),
     )
     .option(
       "--extra_llm_api_options, --config <yaml>",

@@ -35,6 +35,9 @@ const BY_NAME = new Map<string, AnyBackendPlugin>(
 /** Every `--backend` value, in registry order. */
 export const BACKEND_NAMES: readonly BackendName[] = PLUGINS.flatMap((p) => p.names);
 
+/** `--backend`'s default. */
+export const DEFAULT_BACKEND: BackendName = "embedded";
+
 /** Every plugin once (aliases folded). */
 export const BACKEND_PLUGINS: readonly AnyBackendPlugin[] = PLUGINS;
 

@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { runSweep, type SweepAxis } from "../../benchmarks/sweep.ts";
-import { BACKEND_NAMES, type BackendName } from "../../engine/registry.ts";
+import { BACKEND_NAMES, type BackendName, DEFAULT_BACKEND } from "../../engine/registry.ts";
 import { UsageError } from "../../errors.ts";
 import { checkSloStreaming, parseSlo } from "../../metrics/goodput.ts";
 import { addBackendFlags, backendOptions, type RunFailureFlags } from "../backend-flags.ts";
@@ -50,7 +50,9 @@ export function registerSweep(program: Command): void {
       "Run the benchmark once per concurrency or request-rate value: a table, one JSON per point, an HTML Pareto chart.",
     )
     .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
-    .addOption(new Option("--backend <name>", "engine backend").choices(BACKEND_NAMES).default("embedded"))
+    .addOption(
+      new Option("--backend <name>", "engine backend").choices(BACKEND_NAMES).default(DEFAULT_BACKEND),
+    )
     .option("--extra_llm_api_options, --config <yaml>", "YAML of LLM-API options")
     .requiredOption("--dataset <path>", "JSONL dataset (prepare-dataset's format)")
     .option("--num_requests <n>", "requests per point; 0 = the whole dataset", intArg(0), 0)
