@@ -1,17 +1,26 @@
 /**
- * Every backend's own flags (each plugin's table, src/engine/<backend>/), shared by `throughput`, `latency` and
- * `sweep`: add them with `addBackendFlags(cmd)`, turn the parsed values into the selected backend's options with
- * `backendOptions(flags, backend)`. Flags of a backend that is not selected are refused.
+ * Every backend's own flags (each plugin's table, src/engine/<backend>/index.ts), shared by `throughput`,
+ * `latency` and `sweep`: add them with `addBackendFlags(cmd)`, turn the parsed values into the selected
+ * backend's options with `backendOptions(flags, backend)`. Flags of a backend that is not selected are refused.
  */
 import type { Command } from "commander";
 import { BACKEND_PLUGINS, type BackendOwnOptions, backendPlugin } from "../engine/registry.ts";
 import { UsageError } from "../errors.ts";
-import { type FlagTable, type FlagValues, flagsGiven } from "../util/flag-table.ts";
+import { defineFlags, type FlagTable, type FlagValues, flagsGiven } from "../util/flag-table.ts";
 import { addFlags } from "./flag-table.ts";
+
+/** Added after the backends' flags. */
+export const RUN_FAILURE_FLAGS = defineFlags({
+  allow_failures: {
+    flags: "--allow_failures",
+    description: "exit 0 even when requests failed (they are still reported)",
+    default: false,
+  },
+});
 
 export function addBackendFlags(cmd: Command): Command {
   for (const p of BACKEND_PLUGINS) addFlags(cmd, p.flags.table);
-  return cmd.option("--allow_failures", "exit 0 even when requests failed (they are still reported)", false);
+  return addFlags(cmd, RUN_FAILURE_FLAGS);
 }
 
 /** The selected backend's options from its flags; another backend's flags are a usage error. */
@@ -35,7 +44,4 @@ export function backendOptions(
   return selected.flags.read(flags as FlagValues<FlagTable>, env) as BackendOwnOptions;
 }
 
-/** What addBackendFlags adds besides the backends' own flags. */
-export interface RunFailureFlags {
-  allow_failures: boolean;
-}
+export type RunFailureFlags = FlagValues<typeof RUN_FAILURE_FLAGS>;

@@ -9,10 +9,12 @@
  */
 import type { z } from "zod";
 import type { CompatVersion } from "../compat.ts";
+import { UsageError } from "../errors.ts";
 import type { RequestRecord } from "../metrics/record.ts";
 import type { LlmApiOptions } from "../model/llm-api-options.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import type { FlagTable, FlagValues } from "../util/flag-table.ts";
+import { log } from "../util/log.ts";
 import type { RuntimeKnobs } from "./runtime-knobs.ts";
 import type { Engine, EngineInfo } from "./types.ts";
 
@@ -136,9 +138,33 @@ export interface BackendPlugin<Name extends string, Table extends FlagTable, Own
   server?(own: Own): ServerRef | undefined;
 }
 
-/** Whether the request asks for speculative decoding at all. */
-export function asksForSpeculation(req: SpeculationRequest | undefined): boolean {
-  if (!req) return false;
+/**
+ * The speculative decoding mode the flags ask for, after the checks that hold for any backend (a draft engine
+ * needs draft mode and the reverse; a draft tree needs a mode). Backends resolve the rest.
+ */
+export function speculationMode(req: SpeculationRequest): "draft" | "ngram" | "none" {
   const mode = req.mode ?? (req.draftEngineDir !== undefined ? "draft" : "none");
-  return mode !== "none" || req.draftEngineDir !== undefined || req.medusaChoices !== undefined;
+  if (req.draftEngineDir !== undefined && mode !== "draft") {
+    throw new UsageError(`--draft_engine_dir needs --speculative draft (got --speculative ${mode})`);
+  }
+  if (mode === "none") {
+    if (req.medusaChoices !== undefined) {
+      // trtllm-bench refuses Medusa choices for an engine without Medusa heads; ours have none, but the tree
+      // can shape the drafts of the other modes.
+      throw new UsageError(
+        "--medusa_choices needs speculative decoding: the embedded engine has no Medusa heads. " +
+          "Add --speculative ngram or --draft_engine_dir; the tree's depth then sets the draft length.",
+      );
+    }
+    for (const [flag, v] of [
+      ["--max_draft_len", req.maxDraftLen],
+      ["--ngram_size", req.ngramSize],
+    ] as const) {
+      if (v !== undefined) log.warn(`${flag} is ignored without speculative decoding (--speculative none).`);
+    }
+  }
+  if (mode === "draft" && req.draftEngineDir === undefined) {
+    throw new UsageError("--speculative draft needs --draft_engine_dir");
+  }
+  return mode;
 }

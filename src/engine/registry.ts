@@ -4,14 +4,7 @@
  */
 import { UnsupportedError, UsageError } from "../errors.ts";
 import type { FlagTable } from "../util/flag-table.ts";
-import {
-  asksForSpeculation,
-  type BackendPlugin,
-  type CommonBackendOptions,
-  type PreparedBackend,
-  type Speculation,
-  type SpeculationRequest,
-} from "./backend.ts";
+import { type BackendPlugin, type Speculation, type SpeculationRequest, speculationMode } from "./backend.ts";
 import { embeddedBackend } from "./embedded/index.ts";
 import { openaiBackend } from "./openai/index.ts";
 
@@ -62,15 +55,6 @@ export function checkOwnOptions(name: string, own: unknown): BackendOwnOptions {
   return r.data as BackendOwnOptions;
 }
 
-/** Phase 1 of the named backend (see backend.ts). */
-export function prepareBackend(
-  name: string,
-  common: CommonBackendOptions,
-  own: unknown,
-): Promise<PreparedBackend> {
-  return backendPlugin(name).prepare(common, checkOwnOptions(name, own));
-}
-
 /** `latency`'s speculative decoding flags, resolved by the backend; refused by one that does not run it. */
 export async function resolveSpeculation(
   name: string,
@@ -78,7 +62,8 @@ export async function resolveSpeculation(
 ): Promise<Speculation | undefined> {
   const p = backendPlugin(name);
   if (p.capabilities.speculativeDecoding && p.resolveSpeculation) return p.resolveSpeculation(req ?? {});
-  if (asksForSpeculation(req))
+  if (speculationMode(req ?? {}) !== "none") {
     throw new UnsupportedError(`the ${p.names[0]} backend does not run speculative decoding`);
+  }
   return undefined;
 }

@@ -1,62 +1,75 @@
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { runLatency } from "../../benchmarks/latency.ts";
-import { parseSlo } from "../../metrics/goodput.ts";
+import { defineFlags, type FlagValues, intValue } from "../../util/flag-table.ts";
 import { addBackendFlags, backendOptions, type RunFailureFlags } from "../backend-flags.ts";
-import {
-  addComputeFlags,
-  addEngineAndDatasetFlags,
-  addOutputFlags,
-  computeOptions,
-  type EngineAndDatasetFlags,
-  type OutputFlags,
-  sharedRunOptions,
-} from "../benchmark-flags.ts";
 import { benchEnv } from "../env.ts";
-import { intArg } from "../parsers.ts";
+import {
+  COMPUTE_FLAGS,
+  computeOptions,
+  ENGINE_FLAGS,
+  OUTPUT_FLAGS,
+  outputOptions,
+  sharedRunOptions,
+  TELEMETRY_FLAGS,
+  telemetryOptions,
+} from "../flag-groups.ts";
+import { addFlags } from "../flag-table.ts";
 import { createProgress } from "../progress.ts";
 import { given, withInterrupt } from "../run-support.ts";
-import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface LatencyFlags extends RunFailureFlags, EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
-  concurrency: number;
-  medusa_choices?: string;
-  draft_engine_dir?: string;
-  speculative?: "draft" | "ngram" | "none";
-  max_draft_len?: number;
-  ngram_size?: number;
-}
+const LATENCY_FLAGS = defineFlags({
+  ...ENGINE_FLAGS,
+  warmup: {
+    flags: "--warmup <n>",
+    description: "warmup requests (drawn with replacement, not streamed, not measured)",
+    parse: intValue(0),
+    default: 2,
+  },
+  concurrency: {
+    flags: "--concurrency <n>",
+    description: "max requests in flight (the runtime batch stays 1)",
+    parse: intValue(1),
+    default: 1,
+  },
+  medusa_choices: {
+    flags: "--medusa_choices <yaml>",
+    description:
+      "draft tree as a YAML list of index paths (validated; its depth sets the draft length, see docs/latency.md)",
+  },
+  draft_engine_dir: {
+    flags: "--draft_engine_dir <path>",
+    description: "draft engine (engine directory or .gguf) with the target's vocabulary",
+  },
+  speculative: {
+    flags: "--speculative <mode>",
+    description:
+      "speculative decoding: draft engine, prompt n-gram lookup, or none (default: draft with --draft_engine_dir)",
+    choices: ["draft", "ngram", "none"],
+  },
+  max_draft_len: {
+    flags: "--max_draft_len <n>",
+    description: "drafts verified per step (default 4)",
+    parse: intValue(1),
+  },
+  ngram_size: {
+    flags: "--ngram_size <n>",
+    description: "--speculative ngram: longest n-gram looked up (default 3)",
+    parse: intValue(1),
+  },
+  ...TELEMETRY_FLAGS,
+  ...OUTPUT_FLAGS,
+  ...COMPUTE_FLAGS,
+});
+
+type LatencyFlags = FlagValues<typeof LATENCY_FLAGS> & RunFailureFlags;
 
 export function registerLatency(program: Command): void {
-  const cmd = addEngineAndDatasetFlags(program.command("latency"));
-  cmd
+  const cmd = program
+    .command("latency")
     .description(
       "Low-latency benchmark: one request at a time (runtime batch 1), always streaming; optional speculative decoding.",
-    )
-    .option(
-      "--warmup <n>",
-      "warmup requests (drawn with replacement, not streamed, not measured)",
-      intArg(0),
-      2,
-    )
-    .option("--concurrency <n>", "max requests in flight (the runtime batch stays 1)", intArg(1), 1)
-    .option(
-      "--medusa_choices <yaml>",
-      "draft tree as a YAML list of index paths (validated; its depth sets the draft length, see docs/latency.md)",
-    )
-    .option(
-      "--draft_engine_dir <path>",
-      "draft engine (engine directory or .gguf) with the target's vocabulary",
-    )
-    .addOption(
-      new Option(
-        "--speculative <mode>",
-        "speculative decoding: draft engine, prompt n-gram lookup, or none (default: draft with --draft_engine_dir)",
-      ).choices(["draft", "ngram", "none"]),
-    )
-    .option("--max_draft_len <n>", "drafts verified per step (default 4)", intArg(1))
-    .option("--ngram_size <n>", "--speculative ngram: longest n-gram looked up (default 3)", intArg(1));
-  addTelemetryFlags(cmd);
-  addBackendFlags(addComputeFlags(addOutputFlags(cmd))).action(async (flags: LatencyFlags, cmd: Command) => {
+    );
+  addBackendFlags(addFlags(cmd, LATENCY_FLAGS)).action(async (flags: LatencyFlags, cmd: Command) => {
     const env = benchEnv(cmd);
     await withInterrupt((signal) =>
       runLatency({
@@ -64,10 +77,7 @@ export function registerLatency(program: Command): void {
         concurrency: flags.concurrency,
         maxSeqLen: given(cmd, flags, "max_seq_len"),
         kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
-        reportJson: flags.report_json,
-        iterationLog: flags.iteration_log,
-        requestLog: flags.request_log,
-        goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
+        ...outputOptions(flags),
         ...computeOptions(flags),
         speculation: {
           mode: flags.speculative,

@@ -2,90 +2,87 @@
  * `llm-bench serve --engine_dir E`: parses the flags and calls `runServe` (src/server/run-serve.ts). Prints the
  * bound address on stdout once it is listening.
  */
-import { type Command, Option } from "commander";
-import { UsageError } from "../../errors.ts";
+import type { Command } from "commander";
 import { runServe } from "../../server/run-serve.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS } from "../../server/server.ts";
-import { addComputeFlags, type ComputeFlags, computeOptions } from "../benchmark-flags.ts";
-import { floatArg, intArg } from "../parsers.ts";
+import { defineFlags, type FlagValues, floatValue, intValue } from "../../util/flag-table.ts";
+import {
+  BATCH_FLAGS,
+  COMPUTE_FLAGS,
+  chunkedContext,
+  computeOptions,
+  ENGINE_FLAGS,
+  SCHEDULING_FLAGS,
+} from "../flag-groups.ts";
+import { addFlags } from "../flag-table.ts";
 
-interface ServeFlags {
-  engine_dir: string;
-  host: string;
-  port: number;
-  api_key?: string;
-  served_model_name?: string;
-  max_batch_size?: number;
-  max_num_tokens?: number;
-  max_seq_len?: number;
-  kv_cache_free_gpu_mem_fraction: number;
-  scheduler_policy: "guaranteed_no_evict" | "max_utilization";
-  enable_chunked_context?: boolean;
-  disable_chunked_context?: boolean;
-  max_body_bytes: number;
-  request_timeout: number;
-  grace_period: number;
-}
+const SERVE_FLAGS = defineFlags({
+  engine_dir: {
+    flags: "--engine_dir <dir>",
+    description: "engine directory written by `build`",
+    required: true,
+  },
+  host: { flags: "--host <addr>", description: "address to bind", default: "127.0.0.1" },
+  port: {
+    flags: "--port <n>",
+    description: "port to bind; 0 picks a free one (the bound address is printed)",
+    parse: intValue(0, 65535),
+    default: 8000,
+  },
+  api_key: {
+    flags: "--api_key <key>",
+    description: "require `Authorization: Bearer <key>` on /v1 routes (default: $LLM_BENCH_API_KEY)",
+  },
+  served_model_name: {
+    flags: "--served_model_name <name>",
+    description: "model name in the API (default: --model, else the engine's model)",
+  },
+  ...BATCH_FLAGS,
+  max_seq_len: {
+    ...ENGINE_FLAGS.max_seq_len,
+    description: "max prompt + completion tokens per request (default: the engine's)",
+    parse: intValue(2),
+  },
+  kv_cache_free_gpu_mem_fraction: {
+    ...ENGINE_FLAGS.kv_cache_free_gpu_mem_fraction,
+    description: "fraction of free memory the KV cache may take",
+    default: 0.9,
+  },
+  scheduler_policy: {
+    ...SCHEDULING_FLAGS.scheduler_policy,
+    description: "KV admission policy",
+    default: "guaranteed_no_evict",
+  },
+  enable_chunked_context: SCHEDULING_FLAGS.enable_chunked_context,
+  disable_chunked_context: SCHEDULING_FLAGS.disable_chunked_context,
+  max_body_bytes: {
+    flags: "--max_body_bytes <n>",
+    description: "largest request body accepted (413 above)",
+    parse: intValue(1),
+    default: DEFAULT_MAX_BODY_BYTES,
+  },
+  request_timeout: {
+    flags: "--request_timeout <s>",
+    description: "seconds a client has to send a whole request, headers and body (408 after; 0: no limit)",
+    parse: floatValue(0, 86_400),
+    default: DEFAULT_REQUEST_TIMEOUT_MS / 1000,
+  },
+  grace_period: {
+    flags: "--grace_period <s>",
+    description: "on SIGINT/SIGTERM, seconds to let requests in flight finish",
+    parse: floatValue(0),
+    default: 10,
+  },
+  ...COMPUTE_FLAGS,
+});
 
 export function registerServe(program: Command): void {
   const serve = program
     .command("serve")
-    .description("Serve an engine over an OpenAI-compatible HTTP API (completions, chat, models, health).")
-    .requiredOption("--engine_dir <dir>", "engine directory written by `build`")
-    .option("--host <addr>", "address to bind", "127.0.0.1")
-    .option(
-      "--port <n>",
-      "port to bind; 0 picks a free one (the bound address is printed)",
-      intArg(0, 65535),
-      8000,
-    )
-    .option(
-      "--api_key <key>",
-      "require `Authorization: Bearer <key>` on /v1 routes (default: $LLM_BENCH_API_KEY)",
-    )
-    .option("--served_model_name <name>", "model name in the API (default: --model, else the engine's model)")
-    .option("--max_batch_size <n>", "runtime max batch size (default: the engine's)", intArg(1))
-    .option("--max_num_tokens <n>", "runtime max tokens per step (default: the engine's)", intArg(1))
-    .option(
-      "--max_seq_len <n>",
-      "max prompt + completion tokens per request (default: the engine's)",
-      intArg(2),
-    )
-    .option(
-      "--kv_cache_free_gpu_mem_fraction <f>",
-      "fraction of free memory the KV cache may take",
-      floatArg(0, 1),
-      0.9,
-    )
-    .addOption(
-      new Option("--scheduler_policy <policy>", "KV admission policy")
-        .choices(["guaranteed_no_evict", "max_utilization"])
-        .default("guaranteed_no_evict"),
-    )
-    .option("--enable_chunked_context", "split long prompts over several steps (default on)")
-    .option("--disable_chunked_context", "a prompt must fit whole in one step")
-    .option(
-      "--max_body_bytes <n>",
-      "largest request body accepted (413 above)",
-      intArg(1),
-      DEFAULT_MAX_BODY_BYTES,
-    )
-    .option(
-      "--request_timeout <s>",
-      "seconds a client has to send a whole request, headers and body (408 after; 0: no limit)",
-      floatArg(0, 86_400),
-      DEFAULT_REQUEST_TIMEOUT_MS / 1000,
-    )
-    .option(
-      "--grace_period <s>",
-      "on SIGINT/SIGTERM, seconds to let requests in flight finish",
-      floatArg(0),
-      10,
-    );
-  addComputeFlags(serve).action(async (flags: ServeFlags & ComputeFlags, cmd: Command) => {
-    if (flags.enable_chunked_context && flags.disable_chunked_context) {
-      throw new UsageError("--enable_chunked_context and --disable_chunked_context conflict");
-    }
+    .description("Serve an engine over an OpenAI-compatible HTTP API (completions, chat, models, health).");
+  addFlags(serve, SERVE_FLAGS).action(async (flags: FlagValues<typeof SERVE_FLAGS>, cmd: Command) => {
+    // Chunked context is on unless disabled (no YAML here to set it otherwise).
+    const chunked = chunkedContext(flags) ?? true;
     let root = cmd;
     while (root.parent) root = root.parent;
     const global = root.opts<{
@@ -106,7 +103,7 @@ export function registerServe(program: Command): void {
         maxNumTokens: flags.max_num_tokens,
         kvCacheFreeGpuMemFraction: flags.kv_cache_free_gpu_mem_fraction,
         schedulerPolicy: flags.scheduler_policy,
-        enableChunkedContext: !flags.disable_chunked_context,
+        enableChunkedContext: chunked,
         ...computeOptions(flags),
       },
       host: flags.host,

@@ -6,7 +6,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UsageError } from "../../../errors.ts";
 import { log } from "../../../util/log.ts";
-import type { Speculation, SpeculationRequest } from "../../backend.ts";
+import { type Speculation, type SpeculationRequest, speculationMode } from "../../backend.ts";
 import { readEngineConfig } from "../engine-dir.ts";
 import { loadMedusaChoices } from "./medusa-choices.ts";
 import { decodingModeName, type SpeculativeConfig } from "./speculator.ts";
@@ -35,30 +35,8 @@ export async function resolveDraftGguf(path: string): Promise<string> {
 export async function resolveSpeculation(
   req: SpeculationRequest = {},
 ): Promise<SpeculativeConfig | undefined> {
-  const mode = req.mode ?? (req.draftEngineDir !== undefined ? "draft" : "none");
-  if (req.draftEngineDir !== undefined && mode !== "draft") {
-    throw new UsageError(`--draft_engine_dir needs --speculative draft (got --speculative ${mode})`);
-  }
-  if (mode === "none") {
-    if (req.medusaChoices !== undefined) {
-      // trtllm-bench refuses Medusa choices for an engine without Medusa heads; ours have none, but the tree
-      // can shape the drafts of the other modes.
-      throw new UsageError(
-        "--medusa_choices needs speculative decoding: the embedded engine has no Medusa heads. " +
-          "Add --speculative ngram or --draft_engine_dir; the tree's depth then sets the draft length.",
-      );
-    }
-    for (const [flag, v] of [
-      ["--max_draft_len", req.maxDraftLen],
-      ["--ngram_size", req.ngramSize],
-    ] as const) {
-      if (v !== undefined) log.warn(`${flag} is ignored without speculative decoding (--speculative none).`);
-    }
-    return undefined;
-  }
-  if (mode === "draft" && req.draftEngineDir === undefined) {
-    throw new UsageError("--speculative draft needs --draft_engine_dir");
-  }
+  const mode = speculationMode(req);
+  if (mode === "none") return undefined;
   let maxDraftLen = req.maxDraftLen ?? LATENCY_DEFAULT_MAX_DRAFT_LEN;
   const tree = req.medusaChoices !== undefined ? await loadMedusaChoices(req.medusaChoices) : undefined;
   if (tree) {
