@@ -34,11 +34,11 @@ import { formatReport, partialSection } from "../report/console.ts";
 import { formatReport017 } from "../report/console-017.ts";
 import { fixed } from "../report/format.ts";
 import { IterationLogWriter } from "../report/iteration-log.ts";
-import { writeOutputJson, writeReportJson, writeRequestJson } from "../report/json.ts";
 import type { ReportInput } from "../report/report-input.ts";
-import { requestLogFormat, requestLogRef, writeRequestLog } from "../report/request-log.ts";
+import { requestLogFormat, requestLogRef } from "../report/request-log.ts";
 import { log } from "../util/log.ts";
-import { checkOutputPaths, type OutputPath, writingOutput } from "../util/output-paths.ts";
+import { checkOutputPaths, writingOutput } from "../util/output-paths.ts";
+import { type OutputPathOptions, outputPaths, RUN_OUTPUTS, type RunOutput } from "./outputs.ts";
 import { checkTelemetry, RunTelemetry, type TelemetryOptions, telemetryReports } from "./run-telemetry.ts";
 
 export interface RunProgress {
@@ -47,7 +47,8 @@ export interface RunProgress {
   stop(): void;
 }
 
-export interface BenchmarkOptions {
+/** A benchmark run; its output files are OutputPathOptions (src/benchmarks/outputs.ts). */
+export interface BenchmarkOptions extends OutputPathOptions {
   /** "throughput" or "latency": names the run in logs. */
   name: string;
   backend: BackendName;
@@ -82,12 +83,6 @@ export interface BenchmarkOptions {
   /** -1 ignores EOS. */
   eosId: number;
   extraLlmApiOptions?: string | undefined;
-  reportJson?: string | undefined;
-  requestJson?: string | undefined;
-  outputJson?: string | undefined;
-  iterationLog?: string | undefined;
-  /** Per-request timestamps as JSONL or CSV (by extension); the report JSON records the path. */
-  requestLog?: string | undefined;
   /** `--goodput` bounds (src/metrics/goodput.ts). */
   goodput?: SloSpec | undefined;
   threads?: number | undefined;
@@ -212,17 +207,6 @@ function consoleReport(
   return (partialSection(report) ?? "") + formatReport017(report, kind);
 }
 
-/** Every file a run writes, with the flag that names it (checked before the run, named in late failures). */
-function outputsOf(opts: BenchmarkOptions): OutputPath[] {
-  return [
-    { flag: "--report_json", path: opts.reportJson },
-    { flag: "--request_json", path: opts.requestJson },
-    { flag: "--output_json", path: opts.outputJson },
-    { flag: "--iteration_log", path: opts.iterationLog },
-    { flag: "--request_log", path: opts.requestLog },
-  ];
-}
-
 /** The backend's plugin, its checked options and the server behind it (for `--server_metrics`). */
 export function backendOf(opts: Pick<BenchmarkOptions, "backend" | "backendOptions">) {
   const plugin = backendPlugin(opts.backend);
@@ -237,7 +221,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   const { plugin, own, server } = backendOf(opts);
   await checkTelemetry(opts.telemetry, server);
   // Before anything slow: an unwritable output fails now, not after the run.
-  await checkOutputPaths(outputsOf(opts), [
+  await checkOutputPaths(outputPaths(opts), [
     { flag: "--dataset", path: opts.dataset },
     { flag: "--extra_llm_api_options", path: opts.extraLlmApiOptions },
   ]);
@@ -394,21 +378,17 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     };
     if (opts.requestLog) report.requestLog = requestLogRef(opts.requestLog, opts.reportJson);
     opts.out(consoleReport(report, records, opts));
-    const decode = (ids: readonly number[]) => tokenizer.decode(ids);
-    const { requestLog, reportJson, requestJson, outputJson } = opts;
-    if (requestLog)
-      await writingOutput("--request_log", requestLog, () => writeRequestLog(requestLog, records));
-    if (reportJson)
-      await writingOutput("--report_json", reportJson, () => writeReportJson(reportJson, report));
-    if (requestJson) {
-      await writingOutput("--request_json", requestJson, () =>
-        writeRequestJson(requestJson, records, decode, opts.compat),
-      );
+    const output: RunOutput = {
+      report,
+      records,
+      decode: (ids) => tokenizer.decode(ids),
+      compat: opts.compat,
+      iterationLog: iterLog,
+    };
+    for (const w of RUN_OUTPUTS) {
+      const path = opts[w.option];
+      if (path) await writingOutput(w.flag, path, () => w.write(path, output));
     }
-    if (outputJson) {
-      await writingOutput("--output_json", outputJson, () => writeOutputJson(outputJson, records, decode));
-    }
-    if (iterationLog) await writingOutput("--iteration_log", iterationLog, async () => iterLog?.close());
     result = { stats, report, records };
   } catch (err) {
     opts.progress?.stop();
