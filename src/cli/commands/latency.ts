@@ -15,7 +15,7 @@ import {
 } from "../flag-groups.ts";
 import { addFlags } from "../flag-table.ts";
 import { createProgress } from "../progress.ts";
-import { given, withInterrupt } from "../run-support.ts";
+import { commandLineValue, withInterrupt } from "../run-support.ts";
 
 const LATENCY_FLAGS = defineFlags({
   ...ENGINE_FLAGS,
@@ -75,8 +75,8 @@ export function registerLatency(program: Command): void {
       runLatency({
         ...sharedRunOptions(env, flags),
         concurrency: flags.concurrency,
-        maxSeqLen: given(cmd, flags, "max_seq_len"),
-        kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
+        maxSeqLen: commandLineValue(cmd, flags, "max_seq_len"),
+        kvCacheFreeGpuMemFraction: commandLineValue(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
         ...outputOptions(flags),
         ...computeOptions(flags),
         speculation: {

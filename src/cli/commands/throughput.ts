@@ -19,7 +19,7 @@ import {
 } from "../flag-groups.ts";
 import { addFlags } from "../flag-table.ts";
 import { createProgress } from "../progress.ts";
-import { given, withInterrupt } from "../run-support.ts";
+import { commandLineValue, withInterrupt } from "../run-support.ts";
 
 const THROUGHPUT_FLAGS = defineFlags({
   ...ENGINE_FLAGS,
@@ -83,11 +83,11 @@ export function registerThroughput(program: Command): void {
         requestRate: flags.request_rate > 0 ? flags.request_rate : undefined,
         burstiness: flags.burstiness,
         durationS: flags.duration,
-        maxBatchSize: given(cmd, flags, "max_batch_size"),
-        maxNumTokens: given(cmd, flags, "max_num_tokens"),
-        maxSeqLen: given(cmd, flags, "max_seq_len"),
-        kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
-        schedulerPolicy: given(cmd, flags, "scheduler_policy"),
+        maxBatchSize: commandLineValue(cmd, flags, "max_batch_size"),
+        maxNumTokens: commandLineValue(cmd, flags, "max_num_tokens"),
+        maxSeqLen: commandLineValue(cmd, flags, "max_seq_len"),
+        kvCacheFreeGpuMemFraction: commandLineValue(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
+        schedulerPolicy: commandLineValue(cmd, flags, "scheduler_policy"),
         enableChunkedContext: chunked,
         streaming: flags.streaming,
         requestJson: flags.request_json,
