@@ -6,15 +6,21 @@
 import type { CompatVersion } from "../compat.ts";
 import { readDataset } from "../dataset/reader.ts";
 import type { DatasetRequest } from "../dataset/types.ts";
-import type { BackendOptions, PreparedBackend, RuntimeKnobs, StartedBackend } from "../engine/backend.ts";
-import type { IterationStats } from "../engine/embedded/embedded-engine.ts";
-import type { DeviceFlag } from "../engine/embedded/llama-native.ts";
-import type { SchedulerPolicy } from "../engine/embedded/scheduler.ts";
-import { decodingModeName, type SpeculativeConfig } from "../engine/embedded/speculative/speculator.ts";
+import type {
+  CommonBackendOptions,
+  PreparedBackend,
+  ServerRef,
+  Speculation,
+  StartedBackend,
+} from "../engine/backend.ts";
 import { describeMachine, probeHost } from "../engine/machine.ts";
-import { countClientTokens } from "../engine/openai/client-count.ts";
-import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
-import { backendFactory } from "../engine/registry.ts";
+import {
+  type BackendName,
+  type BackendOwnOptions,
+  backendPlugin,
+  checkOwnOptions,
+} from "../engine/registry.ts";
+import type { DeviceFlag, RuntimeKnobs, SchedulerPolicy } from "../engine/runtime-knobs.ts";
 import { BenchError, InterruptedError, UnsupportedError, UsageError } from "../errors.ts";
 import { pickWarmup, runOffline } from "../load/offline.ts";
 import { type LoadShape, runLoad } from "../load/run-load.ts";
@@ -28,11 +34,11 @@ import { formatReport, partialSection } from "../report/console.ts";
 import { formatReport017 } from "../report/console-017.ts";
 import { fixed } from "../report/format.ts";
 import { IterationLogWriter } from "../report/iteration-log.ts";
-import { writeOutputJson, writeReportJson, writeRequestJson } from "../report/json.ts";
 import type { ReportInput } from "../report/report-input.ts";
-import { requestLogFormat, requestLogRef, writeRequestLog } from "../report/request-log.ts";
+import { requestLogFormat, requestLogRef } from "../report/request-log.ts";
 import { log } from "../util/log.ts";
-import { checkOutputPaths, type OutputPath, writingOutput } from "../util/output-paths.ts";
+import { checkOutputPaths, writingOutput } from "../util/output-paths.ts";
+import { type OutputPathOptions, outputPaths, RUN_OUTPUTS, type RunOutput } from "./outputs.ts";
 import { checkTelemetry, RunTelemetry, type TelemetryOptions, telemetryReports } from "./run-telemetry.ts";
 
 export interface RunProgress {
@@ -41,10 +47,13 @@ export interface RunProgress {
   stop(): void;
 }
 
-export interface BenchmarkOptions {
+/** A benchmark run; its output files are OutputPathOptions (src/benchmarks/outputs.ts). */
+export interface BenchmarkOptions extends OutputPathOptions {
   /** "throughput" or "latency": names the run in logs. */
   name: string;
-  backend: string;
+  backend: BackendName;
+  /** The backend's own options (its flags: src/engine/<backend>/index.ts), checked against its schema. */
+  backendOptions?: BackendOwnOptions | undefined;
   model: string;
   modelPath?: string | undefined;
   workspace: string;
@@ -74,22 +83,14 @@ export interface BenchmarkOptions {
   /** -1 ignores EOS. */
   eosId: number;
   extraLlmApiOptions?: string | undefined;
-  reportJson?: string | undefined;
-  requestJson?: string | undefined;
-  outputJson?: string | undefined;
-  iterationLog?: string | undefined;
-  /** Per-request timestamps as JSONL or CSV (by extension); the report JSON records the path. */
-  requestLog?: string | undefined;
   /** `--goodput` bounds (src/metrics/goodput.ts). */
   goodput?: SloSpec | undefined;
   threads?: number | undefined;
   /** `--device` / `--gpu_layers` (embedded engine). */
   device?: DeviceFlag | undefined;
   gpuLayers?: number | undefined;
-  /** Speculative decoding (`latency --speculative` / `--draft_engine_dir`); the engine must support it. */
-  speculative?: SpeculativeConfig | undefined;
-  /** `--backend openai`: the server (the pool is sized to `concurrency`). */
-  openai?: Omit<OpenAiBackendOptions, "concurrency"> | undefined;
+  /** Speculative decoding as the backend resolved it (src/engine/registry.ts `resolveSpeculation`). */
+  speculative?: Speculation | undefined;
   /** Exit 0 even when requests failed (they are always reported, and excluded from the statistics). */
   allowFailures?: boolean | undefined;
   /** `--server_metrics`, `--gpu_metrics` (src/benchmarks/run-telemetry.ts). */
@@ -206,23 +207,21 @@ function consoleReport(
   return (partialSection(report) ?? "") + formatReport017(report, kind);
 }
 
-/** Every file a run writes, with the flag that names it (checked before the run, named in late failures). */
-function outputsOf(opts: BenchmarkOptions): OutputPath[] {
-  return [
-    { flag: "--report_json", path: opts.reportJson },
-    { flag: "--request_json", path: opts.requestJson },
-    { flag: "--output_json", path: opts.outputJson },
-    { flag: "--iteration_log", path: opts.iterationLog },
-    { flag: "--request_log", path: opts.requestLog },
-  ];
+/** The backend's plugin, its checked options and the server behind it (for `--server_metrics`). */
+export function backendOf(opts: Pick<BenchmarkOptions, "backend" | "backendOptions">) {
+  const plugin = backendPlugin(opts.backend);
+  const own = checkOwnOptions(opts.backend, opts.backendOptions);
+  const server: ServerRef | undefined = plugin.server?.(own);
+  return { plugin, own, server };
 }
 
 export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkResult> {
   if (opts.goodput) checkSloStreaming(opts.goodput, opts.streaming);
   if (opts.requestLog) requestLogFormat(opts.requestLog);
-  await checkTelemetry(opts.telemetry, opts.openai);
+  const { plugin, own, server } = backendOf(opts);
+  await checkTelemetry(opts.telemetry, server);
   // Before anything slow: an unwritable output fails now, not after the run.
-  await checkOutputPaths(outputsOf(opts), [
+  await checkOutputPaths(outputPaths(opts), [
     { flag: "--dataset", path: opts.dataset },
     { flag: "--extra_llm_api_options", path: opts.extraLlmApiOptions },
   ]);
@@ -230,7 +229,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   log.info(`Preparing to run ${opts.name} benchmark...`);
   let iterLog: IterationLogWriter | undefined;
   let measuring = false;
-  const backendOpts: BackendOptions = {
+  const common: CommonBackendOptions = {
     model: opts.model,
     modelPath: opts.modelPath,
     workspace: opts.workspace,
@@ -240,15 +239,15 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     runtime: runtimeKnobs(opts, yaml),
     yaml,
     onIteration: opts.iterationLog
-      ? (s: IterationStats) => {
-          if (measuring) iterLog?.write(s);
+      ? (row: object) => {
+          if (measuring) iterLog?.write(row);
         }
       : undefined,
-    openai: opts.openai ? { ...opts.openai, concurrency: opts.concurrency } : undefined,
+    concurrency: opts.concurrency,
     speculative: opts.speculative,
     compat: opts.compat,
   };
-  const backend = opts.session?.backend ?? (await backendFactory(opts.backend)(backendOpts));
+  const backend = opts.session?.backend ?? (await plugin.prepare(common, own));
   if (opts.session) opts.session.backend = backend;
   const { tokenizer } = backend;
   const { requests, metadata } = await readDataset(opts.dataset, {
@@ -258,7 +257,12 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
   });
   if (requests.length === 0) throw new UsageError(`${opts.dataset}: the dataset has no requests`);
 
-  const { engine, info } = opts.session?.started ?? (await backend.start(metadata));
+  const { engine, info } =
+    opts.session?.started ??
+    (await backend.start({
+      maxInputLength: metadata.max_isl,
+      maxSequenceLength: metadata.max_sequence_length,
+    }));
   // Probed before the measured window: it may run nvidia-smi.
   const host = await probeHost();
   if (opts.session) opts.session.started = { engine, info };
@@ -305,7 +309,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       durationS: opts.durationS,
     };
     const keepIds = opts.outputJson !== undefined || opts.requestJson !== undefined;
-    telemetry = await RunTelemetry.start(opts.telemetry, engine, opts.openai);
+    telemetry = await RunTelemetry.start(opts.telemetry, engine, server);
     const load = await runLoad(engine, requests, shape, {
       label: "Benchmark",
       streaming: opts.streaming,
@@ -325,11 +329,12 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
     measuring = false;
     const collected = await telemetry.stop(lastEnd(records));
     telemetry = undefined;
-    // HTTP backends return text: tokenized now, outside the measured window, and still interruptible.
-    const counted = await countClientTokens(records, tokenizer, {
+    // e.g. text returned by a server, tokenized now: outside the measured window, and still interruptible.
+    const counted = (await plugin.finalizeRecords?.(records, {
+      tokenizer,
       keepOutputIds: keepIds,
       signal: opts.signal,
-    });
+    })) ?? { interrupted: false, unknownLength: [] };
     if (counted.interrupted) {
       summary.interrupted = true;
       const left = new Set(counted.unknownLength);
@@ -367,27 +372,23 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkRes
       dataset: metadata,
       streaming: opts.streaming,
       load: summary,
-      decodingMode: opts.speculative ? decodingModeName(opts.speculative.mode) : undefined,
+      decodingMode: opts.speculative?.decodingMode,
       machine: describeMachine(host, engine.info.device),
       ...telemetryReports(collected, records),
     };
     if (opts.requestLog) report.requestLog = requestLogRef(opts.requestLog, opts.reportJson);
     opts.out(consoleReport(report, records, opts));
-    const decode = (ids: readonly number[]) => tokenizer.decode(ids);
-    const { requestLog, reportJson, requestJson, outputJson } = opts;
-    if (requestLog)
-      await writingOutput("--request_log", requestLog, () => writeRequestLog(requestLog, records));
-    if (reportJson)
-      await writingOutput("--report_json", reportJson, () => writeReportJson(reportJson, report));
-    if (requestJson) {
-      await writingOutput("--request_json", requestJson, () =>
-        writeRequestJson(requestJson, records, decode, opts.compat),
-      );
+    const output: RunOutput = {
+      report,
+      records,
+      decode: (ids) => tokenizer.decode(ids),
+      compat: opts.compat,
+      iterationLog: iterLog,
+    };
+    for (const w of RUN_OUTPUTS) {
+      const path = opts[w.option];
+      if (path) await writingOutput(w.flag, path, () => w.write(path, output));
     }
-    if (outputJson) {
-      await writingOutput("--output_json", outputJson, () => writeOutputJson(outputJson, records, decode));
-    }
-    if (iterationLog) await writingOutput("--iteration_log", iterationLog, async () => iterLog?.close());
     result = { stats, report, records };
   } catch (err) {
     opts.progress?.stop();

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { delimiter } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { installFakeNvidiaSmi } from "../../test/fixtures/fake-nvidia-smi.ts";
+import { openaiBackend } from "../engine/openai/index.ts";
 import type { Engine } from "../engine/types.ts";
 import { UsageError } from "../errors.ts";
 import { setLogSink } from "../util/log.ts";
@@ -53,13 +54,13 @@ describe("RunTelemetry", { timeout: 20_000 }, () => {
   });
 
   test("the scrape target: <base_url>/metrics without /v1; credentials only for the benchmarked server", () => {
-    const openai = {
+    const openai = openaiBackend.server({
       baseUrl: "http://127.0.0.1:8000/v1/",
       endpoint: "completions" as const,
       requestTimeoutMs: 1000,
       apiKey: "sk-1",
       headers: { "x-org": "a" },
-    };
+    });
     assert.deepEqual(serverMetricsTarget({ intervalS: 1 }, openai), {
       url: "http://127.0.0.1:8000/metrics",
       headers: { "x-org": "a", authorization: "Bearer sk-1" },

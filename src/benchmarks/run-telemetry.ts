@@ -5,8 +5,8 @@
  * either is reported, never fatal once the run has started.
  */
 
+import type { ServerRef } from "../engine/backend.ts";
 import { cudaVisibleIds } from "../engine/machine.ts";
-import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
 import type { Engine } from "../engine/types.ts";
 import { UsageError } from "../errors.ts";
 import { type GpuMetricsReport, summarizeGpuMetrics } from "../metrics/gpu-telemetry.ts";
@@ -32,16 +32,13 @@ export interface TelemetryOptions {
   nvidiaSmi?: string | undefined;
 }
 
-type OpenAi = Omit<OpenAiBackendOptions, "concurrency">;
-
-/** The scrape target: the explicit URL, else `<base_url>/metrics` (the server root, `/v1` dropped). */
+/** The scrape target: the explicit URL, else `<root>/metrics` of the backend's server (openai: `/v1` dropped). */
 export function serverMetricsTarget(
   opts: NonNullable<TelemetryOptions["serverMetrics"]>,
-  openai: OpenAi | undefined,
+  server: ServerRef | undefined,
 ): { url: string; headers: Record<string, string> } {
   let url: URL;
-  const raw =
-    opts.url ?? (openai ? `${openai.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "")}/metrics` : undefined);
+  const raw = opts.url ?? (server ? `${server.root}/metrics` : undefined);
   if (raw === undefined) {
     throw new UsageError(
       "--server_metrics needs a URL unless --backend openai gives the server (--base_url)",
@@ -57,19 +54,16 @@ export function serverMetricsTarget(
   }
   // The benchmarked server's credentials go to that server only (llama-server guards /metrics with its key).
   const headers: Record<string, string> = {};
-  if (openai && new URL(openai.baseUrl).origin === url.origin) {
-    Object.assign(headers, openai.headers);
-    if (openai.apiKey) headers["authorization"] = `Bearer ${openai.apiKey}`;
-  }
+  if (server && new URL(server.root).origin === url.origin) Object.assign(headers, server.headers);
   return { url: url.href, headers };
 }
 
 /** Checks the options before anything is loaded: a bad URL, or --gpu_metrics without nvidia-smi, stops here. */
 export async function checkTelemetry(
   opts: TelemetryOptions | undefined,
-  openai: OpenAi | undefined,
+  server: ServerRef | undefined,
 ): Promise<void> {
-  if (opts?.serverMetrics) serverMetricsTarget(opts.serverMetrics, openai);
+  if (opts?.serverMetrics) serverMetricsTarget(opts.serverMetrics, server);
   const g = opts?.gpuMetrics;
   if (g === true || typeof g === "string") {
     await probeNvidiaSmi({ gpus: typeof g === "string" ? g : undefined, bin: opts?.nvidiaSmi });
@@ -96,13 +90,13 @@ export class RunTelemetry {
   static async start(
     opts: TelemetryOptions | undefined,
     engine: Engine,
-    openai: OpenAi | undefined,
+    server: ServerRef | undefined,
   ): Promise<RunTelemetry> {
     let scraper: ServerMetricsScraper | undefined;
     let sampler: GpuSampler | undefined;
     const sm = opts?.serverMetrics;
     if (sm) {
-      const target = serverMetricsTarget(sm, openai);
+      const target = serverMetricsTarget(sm, server);
       scraper = new ServerMetricsScraper({ ...target, intervalMs: sm.intervalS * 1000 });
       log.info(`Server metrics: scraping ${target.url} every ${sm.intervalS} s.`);
     }

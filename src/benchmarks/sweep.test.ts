@@ -100,7 +100,7 @@ describe("SLO rate search", () => {
 
 describe("runSweep", () => {
   const base = {
-    backend: "fake",
+    backend: "openai" as const,
     model: "m",
     workspace: tmpdir(),
     dataset: "d",
@@ -219,5 +219,35 @@ describe("runSweep", () => {
       /Highest rate meeting the SLOs .*: 2\.5 req\/s \(fails at 3\.25 req\/s; 2 search probes\)/,
     );
     assert.match(out.join(""), /\n +2\.5\* /);
+  });
+
+  it("reuses one engine across points when the backend says it can, whatever name selected it", async () => {
+    for (const [backend, reused] of [
+      ["embedded", true],
+      ["pytorch", true],
+      ["openai", false],
+    ] as const) {
+      const seen: BenchmarkOptions[] = [];
+      await runSweep({
+        base: { ...base, backend },
+        axis: "concurrency",
+        values: [1, 2],
+        attainment: 1,
+        maxProbes: 0,
+        outputDir: join(dir, `reuse-${backend}`),
+        out: () => {},
+        run: async (o) => {
+          seen.push(o);
+          return fakeRun(o);
+        },
+      });
+      assert.equal(seen.length, 2);
+      if (reused) {
+        assert.ok(seen[0]!.session, backend);
+        assert.equal(seen[0]!.session, seen[1]!.session, backend);
+      } else {
+        assert.equal(seen[0]!.session, undefined, backend);
+      }
+    }
   });
 });

@@ -4,11 +4,12 @@
  * on a rate sweep, a bounded bisection then looks for the highest rate whose attainment (share of all requests,
  * failures included, meeting every SLO) reaches the target.
  *
- * The embedded engine is loaded once and reused by every point (a BenchmarkSession): each run ends with every
- * request finished, so no KV or scheduler state carries over. Other backends (an HTTP server's client pool is
- * sized to the concurrency) start afresh per point.
+ * A backend whose engine is reusable across runs (its capability; the embedded engine) is loaded once and reused
+ * by every point (a BenchmarkSession). Others (an HTTP server's client pool is sized to the concurrency) start
+ * afresh per point.
  */
 import { join } from "node:path";
+import { backendPlugin } from "../engine/registry.ts";
 import { BenchError } from "../errors.ts";
 import { formatSlo, type SloSpec } from "../metrics/goodput.ts";
 import { log } from "../util/log.ts";
@@ -188,7 +189,10 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   );
   const run = opts.run ?? runBenchmark;
   const points: SweepPoint[] = [];
-  const session: BenchmarkSession | undefined = opts.base.backend === "embedded" ? {} : undefined;
+  const session: BenchmarkSession | undefined = backendPlugin(opts.base.backend).capabilities
+    .reusableAcrossRuns
+    ? {}
+    : undefined;
   const runOne = async (value: number, probe: boolean): Promise<SweepPoint> => {
     const name = pointName(opts.axis, value);
     const reportJson = join(opts.outputDir, `${name}.json`);

@@ -214,12 +214,12 @@ describe("hostile input through the CLI", { timeout: 300_000 }, () => {
         2,
         /--speculative draft needs --draft_engine_dir/,
       ],
+      // (the embedded engine reads the tree before anything loads; the openai backend refuses speculation first)
       [
         [
           "latency",
           "--dataset",
           dataset,
-          ...NOWHERE,
           "--speculative",
           "ngram",
           "--medusa_choices",
@@ -227,6 +227,11 @@ describe("hostile input through the CLI", { timeout: 300_000 }, () => {
         ],
         1,
         /none\.yaml: cannot read medusa_choices/,
+      ],
+      [
+        ["latency", "--dataset", dataset, ...NOWHERE, "--speculative", "ngram"],
+        1,
+        /the openai backend does not run speculative decoding/,
       ],
       // sweep axes
       [["sweep", "--dataset", dataset], 2, /give --concurrency 1,4,16 or --request_rate 1,2,4/],

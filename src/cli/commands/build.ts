@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { buildEngine } from "../../engine/embedded/build.ts";
+import { buildEngine } from "../../engine/embedded/index.ts";
 import { type QuantAlgo, VALID_QUANT_ALGOS } from "../../model/quantization.ts";
 import { benchEnv } from "../env.ts";
 import { floatArg, intArg } from "../parsers.ts";

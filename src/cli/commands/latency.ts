@@ -1,91 +1,98 @@
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { runLatency } from "../../benchmarks/latency.ts";
-import type { SpeculativeMode } from "../../engine/embedded/speculative/speculator.ts";
-import { parseSlo } from "../../metrics/goodput.ts";
-import {
-  addComputeFlags,
-  addEngineAndDatasetFlags,
-  addOutputFlags,
-  computeOptions,
-  type EngineAndDatasetFlags,
-  type OutputFlags,
-  sharedRunOptions,
-} from "../benchmark-flags.ts";
+import { defineFlags, type FlagValues, intValue } from "../../util/flag-table.ts";
+import { addBackendFlags, backendOptions, type RunFailureFlags } from "../backend-flags.ts";
 import { benchEnv } from "../env.ts";
-import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
-import { intArg } from "../parsers.ts";
+import {
+  COMPUTE_FLAGS,
+  computeOptions,
+  ENGINE_FLAGS,
+  OUTPUT_FLAGS,
+  outputOptions,
+  sharedRunOptions,
+  TELEMETRY_FLAGS,
+  telemetryOptions,
+} from "../flag-groups.ts";
+import { addFlags } from "../flag-table.ts";
 import { createProgress } from "../progress.ts";
 import { commandLineValue, withInterrupt } from "../run-support.ts";
-import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
-interface LatencyFlags extends EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
-  concurrency: number;
-  medusa_choices?: string;
-  draft_engine_dir?: string;
-  speculative?: SpeculativeMode | "none";
-  max_draft_len?: number;
-  ngram_size?: number;
-}
+const LATENCY_FLAGS = defineFlags({
+  ...ENGINE_FLAGS,
+  warmup: {
+    flags: "--warmup <n>",
+    description: "warmup requests (drawn with replacement, not streamed, not measured)",
+    parse: intValue(0),
+    default: 2,
+  },
+  concurrency: {
+    flags: "--concurrency <n>",
+    description: "max requests in flight (the runtime batch stays 1)",
+    parse: intValue(1),
+    default: 1,
+  },
+  medusa_choices: {
+    flags: "--medusa_choices <yaml>",
+    description:
+      "draft tree as a YAML list of index paths (validated; its depth sets the draft length, see docs/latency.md)",
+  },
+  draft_engine_dir: {
+    flags: "--draft_engine_dir <path>",
+    description: "draft engine (engine directory or .gguf) with the target's vocabulary",
+  },
+  speculative: {
+    flags: "--speculative <mode>",
+    description:
+      "speculative decoding: draft engine, prompt n-gram lookup, or none (default: draft with --draft_engine_dir)",
+    choices: ["draft", "ngram", "none"],
+  },
+  max_draft_len: {
+    flags: "--max_draft_len <n>",
+    description: "drafts verified per step (default 4)",
+    parse: intValue(1),
+  },
+  ngram_size: {
+    flags: "--ngram_size <n>",
+    description: "--speculative ngram: longest n-gram looked up (default 3)",
+    parse: intValue(1),
+  },
+  ...TELEMETRY_FLAGS,
+  ...OUTPUT_FLAGS,
+  ...COMPUTE_FLAGS,
+});
+
+type LatencyFlags = FlagValues<typeof LATENCY_FLAGS> & RunFailureFlags;
 
 export function registerLatency(program: Command): void {
-  const cmd = addEngineAndDatasetFlags(program.command("latency"));
-  cmd
+  const cmd = program
+    .command("latency")
     .description(
       "Low-latency benchmark: one request at a time (runtime batch 1), always streaming; optional speculative decoding.",
-    )
-    .option(
-      "--warmup <n>",
-      "warmup requests (drawn with replacement, not streamed, not measured)",
-      intArg(0),
-      2,
-    )
-    .option("--concurrency <n>", "max requests in flight (the runtime batch stays 1)", intArg(1), 1)
-    .option(
-      "--medusa_choices <yaml>",
-      "draft tree as a YAML list of index paths (validated; its depth sets the draft length, see docs/latency.md)",
-    )
-    .option(
-      "--draft_engine_dir <path>",
-      "draft engine (engine directory or .gguf) with the target's vocabulary",
-    )
-    .addOption(
-      new Option(
-        "--speculative <mode>",
-        "speculative decoding: draft engine, prompt n-gram lookup, or none (default: draft with --draft_engine_dir)",
-      ).choices(["draft", "ngram", "none"]),
-    )
-    .option("--max_draft_len <n>", "drafts verified per step (default 4)", intArg(1))
-    .option("--ngram_size <n>", "--speculative ngram: longest n-gram looked up (default 3)", intArg(1));
-  addTelemetryFlags(cmd);
-  addOpenAiFlags(addComputeFlags(addOutputFlags(cmd))).action(
-    async (flags: LatencyFlags & OpenAiFlags, cmd: Command) => {
-      const env = benchEnv(cmd);
-      await withInterrupt((signal) =>
-        runLatency({
-          ...sharedRunOptions(env, flags),
-          concurrency: flags.concurrency,
-          maxSeqLen: commandLineValue(cmd, flags, "max_seq_len"),
-          kvCacheFreeGpuMemFraction: commandLineValue(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
-          reportJson: flags.report_json,
-          iterationLog: flags.iteration_log,
-          requestLog: flags.request_log,
-          goodput: flags.goodput ? parseSlo(flags.goodput) : undefined,
-          ...computeOptions(flags),
-          speculation: {
-            mode: flags.speculative,
-            draftEngineDir: flags.draft_engine_dir,
-            maxDraftLen: flags.max_draft_len,
-            ngramSize: flags.ngram_size,
-            medusaChoices: flags.medusa_choices,
-          },
-          openai: openAiOptions(flags, flags.backend),
-          telemetry: telemetryOptions(flags, cmd),
-          allowFailures: flags.allow_failures,
-          out: (text) => process.stdout.write(text),
-          progress: createProgress(),
-          signal,
-        }),
-      );
-    },
-  );
+    );
+  addBackendFlags(addFlags(cmd, LATENCY_FLAGS)).action(async (flags: LatencyFlags, cmd: Command) => {
+    const env = benchEnv(cmd);
+    await withInterrupt((signal) =>
+      runLatency({
+        ...sharedRunOptions(env, flags),
+        concurrency: flags.concurrency,
+        maxSeqLen: commandLineValue(cmd, flags, "max_seq_len"),
+        kvCacheFreeGpuMemFraction: commandLineValue(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
+        ...outputOptions(flags),
+        ...computeOptions(flags),
+        speculation: {
+          mode: flags.speculative,
+          draftEngineDir: flags.draft_engine_dir,
+          maxDraftLen: flags.max_draft_len,
+          ngramSize: flags.ngram_size,
+          medusaChoices: flags.medusa_choices,
+        },
+        backendOptions: backendOptions(flags, flags.backend),
+        telemetry: telemetryOptions(flags, cmd),
+        allowFailures: flags.allow_failures,
+        out: (text) => process.stdout.write(text),
+        progress: createProgress(),
+        signal,
+      }),
+    );
+  });
 }

@@ -1,81 +1,95 @@
-import { type Command, InvalidArgumentError, Option } from "commander";
+import type { Command } from "commander";
 import { runSweep, type SweepAxis } from "../../benchmarks/sweep.ts";
-import { BACKENDS } from "../../engine/registry.ts";
 import { UsageError } from "../../errors.ts";
 import { checkSloStreaming, parseSlo } from "../../metrics/goodput.ts";
-import { addComputeFlags, type ComputeFlags, computeOptions, sharedRunOptions } from "../benchmark-flags.ts";
+import { defineFlags, FlagValueError, type FlagValues, floatValue, intValue } from "../../util/flag-table.ts";
+import { addBackendFlags, backendOptions, type RunFailureFlags } from "../backend-flags.ts";
 import { benchEnv } from "../env.ts";
-import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
-import { floatArg, intArg } from "../parsers.ts";
+import {
+  BATCH_FLAGS,
+  COMPUTE_FLAGS,
+  computeOptions,
+  ENGINE_FLAGS,
+  sharedRunOptions,
+  TELEMETRY_FLAGS,
+  telemetryOptions,
+} from "../flag-groups.ts";
+import { addFlags } from "../flag-table.ts";
 import { withInterrupt } from "../run-support.ts";
-import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
-
-interface SweepFlags extends OpenAiFlags, TelemetryFlags {
-  engine_dir?: string;
-  backend: string;
-  config?: string;
-  dataset: string;
-  num_requests: number;
-  warmup: number;
-  concurrency?: number[];
-  request_rate?: number[];
-  burstiness: number;
-  eos_id: number;
-  slo?: string[];
-  slo_attainment: number;
-  max_probes: number;
-  output_dir: string;
-  html?: string;
-  max_batch_size?: number;
-  max_num_tokens?: number;
-}
 
 /** "1,4,16,64" → [1, 4, 16, 64]; each value checked by `one`. */
 export function listArg(one: (raw: string) => number) {
   return (raw: string): number[] => {
     const parts = raw.split(",").map((p) => p.trim());
-    if (parts.some((p) => p === ""))
-      throw new InvalidArgumentError(`'${raw}' is not a comma-separated list.`);
+    if (parts.some((p) => p === "")) throw new FlagValueError(`'${raw}' is not a comma-separated list.`);
     const values = parts.map(one);
-    if (new Set(values).size !== values.length) throw new InvalidArgumentError(`'${raw}' repeats a value.`);
+    if (new Set(values).size !== values.length) throw new FlagValueError(`'${raw}' repeats a value.`);
     return values;
   };
 }
 
+const SWEEP_FLAGS = defineFlags({
+  ...TELEMETRY_FLAGS,
+  engine_dir: ENGINE_FLAGS.engine_dir,
+  backend: { ...ENGINE_FLAGS.backend, description: "engine backend" },
+  config: { ...ENGINE_FLAGS.config, description: "YAML of LLM-API options" },
+  dataset: ENGINE_FLAGS.dataset,
+  num_requests: { ...ENGINE_FLAGS.num_requests, description: "requests per point; 0 = the whole dataset" },
+  warmup: { flags: "--warmup <n>", description: "warmup requests per point", parse: intValue(0), default: 2 },
+  concurrency: {
+    flags: "--concurrency <list>",
+    description: "concurrency values (e.g. 1,4,16,64), or one cap for a rate sweep",
+    parse: listArg(intValue(-1)),
+  },
+  request_rate: {
+    flags: "--request_rate <list>",
+    description: "request rates in req/s (e.g. 1,2,4)",
+    parse: listArg(floatValue(0)),
+  },
+  burstiness: {
+    flags: "--burstiness <f>",
+    description: "gamma shape of the arrivals for a rate sweep (1 = Poisson)",
+    parse: floatValue(0),
+    default: 1,
+  },
+  eos_id: { ...ENGINE_FLAGS.eos_id, description: "stop at this token id; -1 ignores EOS" },
+  slo: {
+    flags: "--slo <slos...>",
+    description:
+      "SLOs in ms (ttft:MS,tpot:MS,e2el:MS): goodput per point; with --request_rate, search the highest passing rate",
+  },
+  slo_attainment: {
+    flags: "--slo_attainment <f>",
+    description: "share of all requests that must meet every SLO",
+    parse: floatValue(0, 1),
+    default: 0.95,
+  },
+  max_probes: {
+    flags: "--max_probes <n>",
+    description: "extra rates the SLO search may try",
+    parse: intValue(0, 20),
+    default: 4,
+  },
+  output_dir: {
+    flags: "--output_dir <dir>",
+    description: "where each point's JSON and request log go",
+    default: "sweep",
+  },
+  html: { flags: "--html <path>", description: "write the HTML report with the Pareto chart" },
+  max_batch_size: { ...BATCH_FLAGS.max_batch_size, description: "runtime max batch size" },
+  max_num_tokens: { ...BATCH_FLAGS.max_num_tokens, description: "runtime max tokens per step" },
+  ...COMPUTE_FLAGS,
+});
+
+type SweepFlags = FlagValues<typeof SWEEP_FLAGS> & RunFailureFlags;
+
 export function registerSweep(program: Command): void {
-  const sweep = program.command("sweep");
-  addTelemetryFlags(sweep);
-  sweep
+  const sweep = program
+    .command("sweep")
     .description(
       "Run the benchmark once per concurrency or request-rate value: a table, one JSON per point, an HTML Pareto chart.",
-    )
-    .option("--engine_dir <dir>", "engine directory written by `build` (without it: build from --model)")
-    .addOption(
-      new Option("--backend <name>", "engine backend").choices(Object.keys(BACKENDS)).default("embedded"),
-    )
-    .option("--extra_llm_api_options, --config <yaml>", "YAML of LLM-API options")
-    .requiredOption("--dataset <path>", "JSONL dataset (prepare-dataset's format)")
-    .option("--num_requests <n>", "requests per point; 0 = the whole dataset", intArg(0), 0)
-    .option("--warmup <n>", "warmup requests per point", intArg(0), 2)
-    .option(
-      "--concurrency <list>",
-      "concurrency values (e.g. 1,4,16,64), or one cap for a rate sweep",
-      listArg(intArg(-1)),
-    )
-    .option("--request_rate <list>", "request rates in req/s (e.g. 1,2,4)", listArg(floatArg(0)))
-    .option("--burstiness <f>", "gamma shape of the arrivals for a rate sweep (1 = Poisson)", floatArg(0), 1)
-    .option("--eos_id <id>", "stop at this token id; -1 ignores EOS", intArg(-1), -1)
-    .option(
-      "--slo <slos...>",
-      "SLOs in ms (ttft:MS,tpot:MS,e2el:MS): goodput per point; with --request_rate, search the highest passing rate",
-    )
-    .option("--slo_attainment <f>", "share of all requests that must meet every SLO", floatArg(0, 1), 0.95)
-    .option("--max_probes <n>", "extra rates the SLO search may try", intArg(0, 20), 4)
-    .option("--output_dir <dir>", "where each point's JSON and request log go", "sweep")
-    .option("--html <path>", "write the HTML report with the Pareto chart")
-    .option("--max_batch_size <n>", "runtime max batch size", intArg(1))
-    .option("--max_num_tokens <n>", "runtime max tokens per step", intArg(1));
-  addOpenAiFlags(addComputeFlags(sweep)).action(async (flags: SweepFlags & ComputeFlags, cmd: Command) => {
+    );
+  addBackendFlags(addFlags(sweep, SWEEP_FLAGS)).action(async (flags: SweepFlags, cmd: Command) => {
     const env = benchEnv(cmd);
     const rates = flags.request_rate;
     const conc = flags.concurrency;
@@ -97,7 +111,7 @@ export function registerSweep(program: Command): void {
       throw new UsageError("sweep: give --concurrency 1,4,16 or --request_rate 1,2,4");
     }
     const slo = flags.slo ? parseSlo(flags.slo, "--slo") : undefined;
-    const openai = openAiOptions(flags, flags.backend);
+    const own = backendOptions(flags, flags.backend);
     // Sweeps always stream: the table and the SLOs need TTFT and TPOT.
     if (slo) checkSloStreaming(slo, true, "--slo");
     await withInterrupt((signal) =>
@@ -110,7 +124,7 @@ export function registerSweep(program: Command): void {
           maxNumTokens: flags.max_num_tokens,
           streaming: true,
           ...computeOptions(flags),
-          openai,
+          backendOptions: own,
           telemetry: telemetryOptions(flags, cmd),
           signal,
         },

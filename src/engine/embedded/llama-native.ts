@@ -8,6 +8,7 @@
 import { availableParallelism } from "node:os";
 import { EngineError } from "../../errors.ts";
 import { log } from "../../util/log.ts";
+import type { DeviceFlag } from "../runtime-knobs.ts";
 import type { ComputeDevice } from "../types.ts";
 import { validateGgufFile } from "./gguf/validate.ts";
 import { type NativeArgmax, nativeArgmaxFor } from "./native-greedy.ts";
@@ -210,9 +211,6 @@ function assertNativeApi(ctx: unknown): asserts ctx is NativeContext {
 /** `--device`: node-llama-cpp's `gpu` option ("auto", a backend, or false for the CPU). */
 export type GpuChoice = "auto" | false | "cuda" | "vulkan" | "metal";
 
-/** `--device` values, as users type them. */
-export const DEVICE_CHOICES = ["auto", "cpu", "cuda", "vulkan", "metal"] as const;
-export type DeviceFlag = (typeof DEVICE_CHOICES)[number];
 export function gpuChoice(device: DeviceFlag | undefined): GpuChoice {
   return device === undefined || device === "auto" ? "auto" : device === "cpu" ? false : device;
 }

@@ -3,11 +3,11 @@
  * trtllm-bench's PyTorch flow does), its tokenizer, then llama.cpp with our scheduler.
  */
 import { join } from "node:path";
-import { UsageError } from "../../errors.ts";
+import { UnsupportedError, UsageError } from "../../errors.ts";
 import { parseModelConfig } from "../../model/config-reader.ts";
 import { loadTokenizerFromFiles } from "../../model/hf-tokenizer.ts";
 import { log } from "../../util/log.ts";
-import type { BackendOptions, PreparedBackend } from "../backend.ts";
+import type { CommonBackendOptions, PreparedBackend, Speculation } from "../backend.ts";
 import { probeVisibleGpus } from "../machine.ts";
 import type { EngineInfo } from "../types.ts";
 import { buildEngine } from "./build.ts";
@@ -16,9 +16,24 @@ import { type EngineConfig, readEngineConfig } from "./engine-dir.ts";
 import { checkSplitDevices, describeSplit, planGpuSplit } from "./gpu-split.ts";
 import { gpuChoice, nodeLlamaCppVersion, resolveDevice } from "./llama-native.ts";
 import { defaultThreads, kvBytesPerToken, resolveRuntimeSettings } from "./runtime-settings.ts";
+import { EmbeddedSpeculation } from "./speculative/resolve.ts";
+import type { SpeculativeConfig } from "./speculative/speculator.ts";
 
-async function engineFor(opts: BackendOptions): Promise<{ dir: string; config: EngineConfig }> {
+/** The config inside a Speculation this backend's resolveSpeculation made. */
+function speculativeConfig(s: Speculation | undefined): SpeculativeConfig | undefined {
+  if (s === undefined) return undefined;
+  if (!(s instanceof EmbeddedSpeculation)) {
+    throw new UnsupportedError(
+      "speculative decoding set up for another backend cannot run on the embedded engine",
+    );
+  }
+  return s.config;
+}
+
+async function engineFor(opts: CommonBackendOptions): Promise<{ dir: string; config: EngineConfig }> {
   if (opts.engineDir) return { dir: opts.engineDir, config: await readEngineConfig(opts.engineDir) };
+  if (opts.model === undefined)
+    throw new UsageError("no --engine_dir and no --model to build an engine from");
   // Built under its own workspace folder so it never replaces an engine the user built.
   log.info(
     "No --engine_dir: building an engine from --model with the tuning heuristic (trtllm-bench's PyTorch flow).",
@@ -35,7 +50,7 @@ async function engineFor(opts: BackendOptions): Promise<{ dir: string; config: E
   return { dir: built.engineDir, config: await readEngineConfig(built.engineDir) };
 }
 
-export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBackend> {
+export async function prepareEmbedded(opts: CommonBackendOptions): Promise<PreparedBackend> {
   const { dir, config } = await engineFor(opts);
   const lb = config.llm_bench;
   const modelCfg = parseModelConfig(lb.model_config, lb.model_name, join(dir, "config.json"));
@@ -49,7 +64,14 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
   return {
     tokenizer,
     vocabSize: Math.max(modelCfg.vocabSize, tokenizer.totalVocabSize),
-    async start(dataset) {
+    built: {
+      modelName: lb.model_name,
+      limits: {
+        maxInputLength: config.build_config.max_input_len,
+        maxSequenceLength: config.build_config.max_seq_len,
+      },
+    },
+    async start(limits) {
       const kvType = lb.kv_cache_type.toUpperCase();
       const rt = opts.runtime;
       const threads = rt.threads ?? defaultThreads();
@@ -84,7 +106,7 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
           maxSeqLen: config.build_config.max_seq_len,
         },
         cli: { maxBatchSize: rt.maxBatchSize, maxNumTokens: rt.maxNumTokens, maxSeqLen: rt.maxSeqLen },
-        dataset: { maxSequenceLength: dataset.max_sequence_length, maxIsl: dataset.max_isl },
+        dataset: { maxSequenceLength: limits.maxSequenceLength, maxIsl: limits.maxInputLength },
         policy: rt.schedulerPolicy,
         chunkedContext: rt.enableChunkedContext,
         kvFraction: rt.kvCacheFreeGpuMemFraction,
@@ -102,7 +124,7 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
       const q = config.pretrained_config.quantization;
       const info: EngineInfo = {
         backend: "llama.cpp (embedded)",
-        model: opts.model,
+        model: opts.model ?? lb.model_name,
         modelPath: opts.modelPath,
         engineDir: dir,
         version: `llm-bench ${config.version} / node-llama-cpp ${await nodeLlamaCppVersion()}`,
@@ -132,7 +154,7 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
         gpuLayers: rt.gpuLayers,
         kvCacheType: kvType,
         onIteration: opts.onIteration,
-        speculative: opts.speculative,
+        speculative: speculativeConfig(opts.speculative),
         split: describeSplit(split),
       });
       try {

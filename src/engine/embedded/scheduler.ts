@@ -15,8 +15,9 @@
  */
 
 import { RingQueue } from "../../util/ring-queue.ts";
+import type { SchedulerPolicy } from "../runtime-knobs.ts";
 
-export type SchedulerPolicy = "guaranteed_no_evict" | "max_utilization";
+export type { SchedulerPolicy };
 
 export interface SchedulerConfig {
   /** Requests that may hold a KV slot at once (llama.cpp sequences). */

@@ -5,33 +5,20 @@ import {
   type FixtureOptions,
   startFixtureServer,
 } from "../../../test/fixtures/openai-server.ts";
-import type { DatasetMetadata, DatasetRequest } from "../../dataset/types.ts";
+import type { DatasetRequest } from "../../dataset/types.ts";
 import { runOffline } from "../../load/offline.ts";
 import { computeStatistics } from "../../metrics/statistics.ts";
 import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
 import { nowNs } from "../../util/clock.ts";
 import { setLogSink } from "../../util/log.ts";
-import type { BackendOptions } from "../backend.ts";
+import type { CommonBackendOptions, EngineLimits } from "../backend.ts";
 import type { Engine, EngineInfo } from "../types.ts";
 import { OpenAiEngine } from "./client.ts";
 import { countClientTokens } from "./client-count.ts";
 import { OpenAiConnection, type OpenAiEndpoint } from "./connection.ts";
 import { prepareOpenai } from "./prepare.ts";
 
-const ps = { p50: 0, p90: 0, p95: 0, p99: 0, minimum: 0, maximum: 0, average: 0 };
-const META: DatasetMetadata = {
-  dataset_path: "x",
-  num_requests: 1,
-  isl_stats: ps,
-  osl_stats: ps,
-  seq_len_stats: ps,
-  max_isl: 4,
-  max_osl: 32,
-  max_sequence_length: 36,
-  avg_isl: 4,
-  avg_osl: 32,
-  avg_sequence_length: 36,
-};
+const LIMITS: EngineLimits = { maxInputLength: 4, maxSequenceLength: 36 };
 
 const logs: string[] = [];
 let restoreSink: ((l: string) => void) | undefined;
@@ -46,7 +33,7 @@ async function engineFor(
   url: string,
   opt: { endpoint?: OpenAiEndpoint; timeoutMs?: number; concurrency?: number } = {},
 ): Promise<Engine> {
-  const opts: BackendOptions = {
+  const opts: CommonBackendOptions = {
     model: "llm-bench/tiny-llama",
     workspace: "/tmp",
     dataset: "x",
@@ -56,16 +43,15 @@ async function engineFor(
       enableChunkedContext: true,
     },
     yaml: {},
-    openai: {
-      baseUrl: url,
-      endpoint: opt.endpoint ?? "completions",
-      requestTimeoutMs: opt.timeoutMs ?? 2000,
-      concurrency: opt.concurrency ?? 16,
-      headers: { "x-test": "1" },
-    },
+    concurrency: opt.concurrency ?? 16,
   };
-  const prepared = await prepareOpenai(opts);
-  return (await prepared.start(META)).engine;
+  const prepared = await prepareOpenai(opts, {
+    baseUrl: url,
+    endpoint: opt.endpoint ?? "completions",
+    requestTimeoutMs: opt.timeoutMs ?? 2000,
+    headers: { "x-test": "1" },
+  });
+  return (await prepared.start(LIMITS)).engine;
 }
 
 function req(id: number, outputTokens: number, prompt?: string): DatasetRequest {

@@ -49,7 +49,7 @@ function options(url: string, path: string, extra: Partial<BenchmarkOptions> = {
     streaming: true,
     eosId: -1,
     out: () => {},
-    openai: { baseUrl: url, endpoint: "completions", requestTimeoutMs: 2000 },
+    backendOptions: { baseUrl: url, endpoint: "completions", requestTimeoutMs: 2000 },
     ...extra,
   };
 }

@@ -5,10 +5,11 @@
 import { UnsupportedError, UsageError } from "../../errors.ts";
 import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
 import { log } from "../../util/log.ts";
-import type { BackendFactory, PreparedBackend } from "../backend.ts";
+import type { CommonBackendOptions, PreparedBackend } from "../backend.ts";
 import type { EngineInfo } from "../types.ts";
 import { OpenAiEngine } from "./client.ts";
 import { OpenAiConnection } from "./connection.ts";
+import type { OpenAiOptions } from "./flags.ts";
 import { probeServer } from "./probe.ts";
 
 interface ModelEntry {
@@ -31,24 +32,29 @@ export function readModels(json: unknown): { ids: string[]; maxModelLen: Map<str
   return { ids, maxModelLen };
 }
 
-export const prepareOpenai: BackendFactory = async (opts): Promise<PreparedBackend> => {
-  const o = opts.openai;
-  if (!o) throw new UsageError("--backend openai needs --base_url");
+export async function prepareOpenai(
+  opts: CommonBackendOptions,
+  own: OpenAiOptions,
+): Promise<PreparedBackend> {
+  const o = { ...own, concurrency: opts.concurrency };
+  const model = opts.model;
+  if (model === undefined)
+    throw new UsageError("--backend openai needs --model: its tokenizer counts the tokens");
   if (opts.speculative) {
     throw new UnsupportedError(
       "speculative decoding options apply to the embedded engine; configure it on the server for --backend openai",
     );
   }
   const tokenizer = await resolveTokenizer({
-    model: opts.model,
+    model,
     modelPath: opts.modelPath,
     revision: opts.revision,
   });
-  const served = o.servedModelName ?? opts.model;
+  const served = o.servedModelName ?? model;
   return {
     tokenizer,
     vocabSize: tokenizer.totalVocabSize,
-    async start(dataset) {
+    async start(limits) {
       const conn = new OpenAiConnection(o);
       try {
         const models = readModels(await conn.getJson("/models"));
@@ -63,9 +69,9 @@ export const prepareOpenai: BackendFactory = async (opts): Promise<PreparedBacke
           );
         }
         const maxLen = models.maxModelLen.get(served);
-        if (maxLen !== undefined && dataset.max_sequence_length > maxLen) {
+        if (maxLen !== undefined && limits.maxSequenceLength > maxLen) {
           log.warn(
-            `The dataset's longest request (${dataset.max_sequence_length} tokens) exceeds the server's max_model_len ${maxLen}: those requests will fail.`,
+            `The dataset's longest request (${limits.maxSequenceLength} tokens) exceeds the server's max_model_len ${maxLen}: those requests will fail.`,
           );
         }
         const version = (await conn.getJson("/version", true)) as { version?: unknown } | undefined;
@@ -110,4 +116,4 @@ export const prepareOpenai: BackendFactory = async (opts): Promise<PreparedBacke
       }
     },
   };
-};
+}

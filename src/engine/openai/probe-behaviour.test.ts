@@ -1,29 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type LlamaCppFixtureOptions, startLlamaCppFixture } from "../../../test/fixtures/llamacpp-server.ts";
-import type { DatasetMetadata } from "../../dataset/types.ts";
 import type { Tokenizer } from "../../model/tokenizer.ts";
 import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
 import { setLogSink } from "../../util/log.ts";
+import type { EngineLimits } from "../backend.ts";
 import type { Engine } from "../types.ts";
 import type { OpenAiEndpoint } from "./connection.ts";
 import { prepareOpenai } from "./prepare.ts";
 import { readStream } from "./probe-behaviour.ts";
 
-const ps = { p50: 0, p90: 0, p95: 0, p99: 0, minimum: 0, maximum: 0, average: 0 };
-const META: DatasetMetadata = {
-  dataset_path: "x",
-  num_requests: 1,
-  isl_stats: ps,
-  osl_stats: ps,
-  seq_len_stats: ps,
-  max_isl: 4,
-  max_osl: 32,
-  max_sequence_length: 36,
-  avg_isl: 4,
-  avg_osl: 32,
-  avg_sequence_length: 36,
-};
+const LIMITS: EngineLimits = { maxInputLength: 4, maxSequenceLength: 36 };
 
 const logs: string[] = [];
 let restore: ((l: string) => void) | undefined;
@@ -48,19 +35,22 @@ async function withLlamaCpp(
   });
   try {
     logs.length = 0;
-    const prepared = await prepareOpenai({
-      model: "llm-bench/tiny-llama",
-      workspace: "/tmp",
-      dataset: "x",
-      runtime: {
-        kvCacheFreeGpuMemFraction: 0.9,
-        schedulerPolicy: "guaranteed_no_evict",
-        enableChunkedContext: true,
+    const prepared = await prepareOpenai(
+      {
+        model: "llm-bench/tiny-llama",
+        workspace: "/tmp",
+        dataset: "x",
+        runtime: {
+          kvCacheFreeGpuMemFraction: 0.9,
+          schedulerPolicy: "guaranteed_no_evict",
+          enableChunkedContext: true,
+        },
+        yaml: {},
+        concurrency: 4,
       },
-      yaml: {},
-      openai: { baseUrl: srv.url, endpoint, requestTimeoutMs: 2000, concurrency: 4 },
-    });
-    const engine = (await prepared.start(META)).engine;
+      { baseUrl: srv.url, endpoint, requestTimeoutMs: 2000 },
+    );
+    const engine = (await prepared.start(LIMITS)).engine;
     try {
       await fn(engine, srv.bodies);
     } finally {

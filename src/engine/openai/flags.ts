@@ -1,32 +1,62 @@
 /**
- * The `--backend openai` flags, shared by `throughput`, `latency` and `sweep`: add them with `addOpenAiFlags(cmd)`,
- * turn the parsed values into pipeline options with `openAiOptions(flags, backend)`.
+ * The openai backend's own flags (`--base_url`, `--api_key`, `--endpoint`, `--header`, `--served_model_name`,
+ * `--request_timeout`), their schema, and how parsed values become its options. The CLI adds them to every
+ * benchmark command (src/cli/flag-groups.ts) and refuses them with another backend.
  */
-import { type Command, Option } from "commander";
-import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
-import { displayUrl, splitCredentials } from "../engine/openai/secrets.ts";
-import { UsageError } from "../errors.ts";
-import { floatArg } from "./parsers.ts";
+import { z } from "zod";
+import { UsageError } from "../../errors.ts";
+import { defineFlags, type FlagValues, floatValue } from "../../util/flag-table.ts";
+import type { OpenAiBackendOptions } from "./connection.ts";
+import { displayUrl, splitCredentials } from "./secrets.ts";
 
-export interface OpenAiFlags {
-  base_url?: string;
-  api_key?: string;
-  endpoint: "completions" | "chat";
-  header: string[];
-  served_model_name?: string;
-  request_timeout: number;
-  allow_failures: boolean;
-}
+/** What the backend takes besides the common options (the pool is sized to the run's concurrency). */
+export type OpenAiOptions = Omit<OpenAiBackendOptions, "concurrency">;
 
 const DEFAULT_TIMEOUT_S = 600;
 
 /**
- * Collected as typed and checked in openAiOptions: commander would quote a rejected value in its own message, and
- * a header value is often a secret.
+ * Collected as typed and checked in readOpenAiFlags: commander would quote a rejected value in its own message,
+ * and a header value is often a secret.
  */
 function headerArg(raw: string, previous: string[] = []): string[] {
   return [...previous, raw];
 }
+
+// Transport flags (proxies, CA, TLS checks) go at the end of this table, and into OpenAiOptions / the schema.
+export const openAiFlagTable = defineFlags({
+  base_url: {
+    flags: "--base_url <url>",
+    description: "--backend openai: server URL (http://host:8000, with or without /v1)",
+  },
+  api_key: {
+    flags: "--api_key <key>",
+    description: "--backend openai: bearer token (default: $OPENAI_API_KEY)",
+  },
+  endpoint: {
+    flags: "--endpoint <kind>",
+    description: "--backend openai: /v1/completions or /v1/chat/completions",
+    choices: ["completions", "chat"],
+    default: "completions",
+  },
+  header: {
+    flags: "--header <k=v>",
+    description: "--backend openai: extra request header, name=value or 'Name: value' (repeatable)",
+    parse: headerArg,
+    default: [],
+  },
+  served_model_name: {
+    flags: "--served_model_name <name>",
+    description: "--backend openai: the request's model field (default: --model)",
+  },
+  request_timeout: {
+    flags: "--request_timeout <s>",
+    description: "--backend openai: fail a request after this many seconds without data from the server",
+    parse: floatValue(0.001),
+    default: DEFAULT_TIMEOUT_S,
+  },
+});
+
+export type OpenAiFlags = FlagValues<typeof openAiFlagTable>;
 
 /** RFC 9110 field-name token. */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -59,51 +89,8 @@ export function parseHeader(raw: string, index: number): [name: string, value: s
   return [name, value];
 }
 
-export function addOpenAiFlags(cmd: Command): Command {
-  return cmd
-    .option("--base_url <url>", "--backend openai: server URL (http://host:8000, with or without /v1)")
-    .option("--api_key <key>", "--backend openai: bearer token (default: $OPENAI_API_KEY)")
-    .addOption(
-      new Option("--endpoint <kind>", "--backend openai: /v1/completions or /v1/chat/completions")
-        .choices(["completions", "chat"])
-        .default("completions"),
-    )
-    .option(
-      "--header <k=v>",
-      "--backend openai: extra request header, name=value or 'Name: value' (repeatable)",
-      headerArg,
-      [],
-    )
-    .option("--served_model_name <name>", "--backend openai: the request's model field (default: --model)")
-    .option(
-      "--request_timeout <s>",
-      "--backend openai: fail a request after this many seconds without data from the server",
-      floatArg(0.001),
-      DEFAULT_TIMEOUT_S,
-    )
-    .option("--allow_failures", "exit 0 even when requests failed (they are still reported)", false);
-}
-
-/** The pipeline's openai options, or undefined for other backends (where the openai flags are refused). */
-export function openAiOptions(
-  flags: OpenAiFlags,
-  backend: string,
-  env: NodeJS.ProcessEnv = process.env,
-): Omit<OpenAiBackendOptions, "concurrency"> | undefined {
-  if (backend !== "openai") {
-    // Defaults are indistinguishable from typed values here: a flag differing from its default was given.
-    const given = [
-      flags.base_url !== undefined && "--base_url",
-      flags.api_key !== undefined && "--api_key",
-      flags.header.length > 0 && "--header",
-      flags.served_model_name !== undefined && "--served_model_name",
-      flags.endpoint !== "completions" && "--endpoint",
-      flags.request_timeout !== DEFAULT_TIMEOUT_S && "--request_timeout",
-    ].filter((f): f is string => f !== false);
-    if (given.length > 0)
-      throw new UsageError(`${given.join(", ")} ${given.length === 1 ? "needs" : "need"} --backend openai`);
-    return undefined;
-  }
+/** The backend's options from its parsed flags. */
+export function readOpenAiFlags(flags: OpenAiFlags, env: NodeJS.ProcessEnv = process.env): OpenAiOptions {
   if (flags.base_url === undefined) throw new UsageError("--backend openai needs --base_url");
   // Quoted with any `user:password@` masked: the URL may carry credentials.
   const shown = displayUrl(flags.base_url);
@@ -148,3 +135,15 @@ export function openAiOptions(
     requestTimeoutMs: flags.request_timeout * 1000,
   };
 }
+
+/** The options however they were made (flags, a script, a test). */
+export const openAiOptionsSchema: z.ZodType<OpenAiOptions> = z
+  .object({
+    baseUrl: z.string().min(1),
+    apiKey: z.string().optional(),
+    endpoint: z.enum(["completions", "chat"]),
+    headers: z.record(z.string(), z.string()).optional(),
+    servedModelName: z.string().optional(),
+    requestTimeoutMs: z.number().positive(),
+  })
+  .strict();

@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ConfigError, UsageError } from "../errors.ts";
-import { setLogSink } from "../util/log.ts";
-import { resolveDraftGguf, resolveSpeculation } from "./latency.ts";
+import { ConfigError, UsageError } from "../../../errors.ts";
+import { setLogSink } from "../../../util/log.ts";
+import { resolveDraftGguf, resolveSpeculation } from "./resolve.ts";
 
 let dir: string;
 let gguf: string;

@@ -1,13 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Command } from "commander";
-import { UsageError } from "../errors.ts";
-import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "./openai-flags.ts";
+import { addBackendFlags, backendOptions } from "../../cli/backend-flags.ts";
+import { UsageError } from "../../errors.ts";
+import type { OpenAiFlags, OpenAiOptions } from "./flags.ts";
 
-function parse(args: string[]): OpenAiFlags {
-  const cmd = addOpenAiFlags(new Command("x").exitOverride());
+function parse(args: string[]): OpenAiFlags & { allow_failures: boolean } {
+  const cmd = addBackendFlags(new Command("x").exitOverride());
   cmd.parse(args, { from: "user" });
-  return cmd.opts<OpenAiFlags>();
+  return cmd.opts<OpenAiFlags & { allow_failures: boolean }>();
+}
+
+/** As the commands read them: the selected backend's options, other backends' flags refused. */
+function openAiOptions(flags: OpenAiFlags, backend: string, env: NodeJS.ProcessEnv = process.env) {
+  const o = backendOptions(flags, backend, env);
+  return "baseUrl" in o ? (o as OpenAiOptions) : undefined;
 }
 
 describe("openai flags", () => {
