@@ -34,6 +34,8 @@ describe("openai flags", () => {
       headers: { "x-a": "1", "x-b": "k=v" },
       servedModelName: "m",
       requestTimeoutMs: 2500,
+      tls: { ca: undefined, insecure: false },
+      proxy: undefined,
     });
     assert.equal(f.allow_failures, false);
   });

@@ -2,8 +2,11 @@
  * The `--backend openai` flags, shared by `throughput`, `latency` and `sweep`: add them with `addOpenAiFlags(cmd)`,
  * turn the parsed values into pipeline options with `openAiOptions(flags, backend)`.
  */
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import type { OpenAiBackendOptions } from "../engine/openai/connection.ts";
+import { proxyFor } from "../engine/openai/proxy-env.ts";
 import { displayUrl, splitCredentials } from "../engine/openai/secrets.ts";
 import { UsageError } from "../errors.ts";
 import { floatArg } from "./parsers.ts";
@@ -16,6 +19,8 @@ export interface OpenAiFlags {
   served_model_name?: string;
   request_timeout: number;
   allow_failures: boolean;
+  ca_cert?: string;
+  insecure: boolean;
 }
 
 const DEFAULT_TIMEOUT_S = 600;
@@ -56,6 +61,10 @@ export function parseHeader(raw: string, index: number): [name: string, value: s
   if (/[\r\n\0]/.test(value)) throw new UsageError(`--header ${name}: the value holds a line break or NUL`);
   if (name === "host" || name === "content-length" || name === "transfer-encoding" || name === "connection")
     throw new UsageError(`--header ${name}: set by the client itself`);
+  if (name === "accept-encoding")
+    throw new UsageError(
+      `--header ${name}: the client asks for identity (it reads bytes as they arrive, never decompressed)`,
+    );
   return [name, value];
 }
 
@@ -81,7 +90,43 @@ export function addOpenAiFlags(cmd: Command): Command {
       floatArg(0.001),
       DEFAULT_TIMEOUT_S,
     )
+    .option(
+      "--ca_cert <file>",
+      "--backend openai: PEM file of the CA(s) that signed an https:// server's certificate (replaces the default roots)",
+    )
+    .option(
+      "--insecure",
+      "--backend openai: do not verify an https:// server's certificate (self-signed servers)",
+      false,
+    )
     .option("--allow_failures", "exit 0 even when requests failed (they are still reported)", false);
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The PEM text of --ca_cert, each certificate in it parsed, so a wrong file fails here and not at the first TLS handshake. */
+export function readCaFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(
+      `--ca_cert ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+  const certs = text.match(PEM_CERT) ?? [];
+  if (certs.length === 0)
+    throw new UsageError(`--ca_cert ${file}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+  for (const [i, pem] of certs.entries()) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw new UsageError(
+        `--ca_cert ${file}: certificate #${i + 1} does not parse (${(err as Error).message})`,
+      );
+    }
+  }
+  return text;
 }
 
 /** The pipeline's openai options, or undefined for other backends (where the openai flags are refused). */
@@ -99,6 +144,8 @@ export function openAiOptions(
       flags.served_model_name !== undefined && "--served_model_name",
       flags.endpoint !== "completions" && "--endpoint",
       flags.request_timeout !== DEFAULT_TIMEOUT_S && "--request_timeout",
+      flags.ca_cert !== undefined && "--ca_cert",
+      flags.insecure && "--insecure",
     ].filter((f): f is string => f !== false);
     if (given.length > 0)
       throw new UsageError(`${given.join(", ")} ${given.length === 1 ? "needs" : "need"} --backend openai`);
@@ -139,6 +186,7 @@ export function openAiOptions(
     apiKey = undefined;
     headers["authorization"] = basic;
   }
+  const ca = flags.ca_cert !== undefined ? readCaFile(flags.ca_cert) : undefined;
   return {
     baseUrl,
     apiKey,
@@ -146,5 +194,8 @@ export function openAiOptions(
     headers,
     servedModelName: flags.served_model_name,
     requestTimeoutMs: flags.request_timeout * 1000,
+    tls: { ca, insecure: flags.insecure },
+    // Read once, here, like OPENAI_API_KEY: a bad value is a usage error before anything starts.
+    proxy: proxyFor(new URL(baseUrl), env),
   };
 }
