@@ -64,6 +64,14 @@ describe("openai flags", () => {
       /^UsageError: --api_key, --endpoint need --backend openai$/,
     );
     assert.throws(
+      () => openAiOptions(parse(["--insecure", "--ca_cert", "ca.pem"]), "embedded"),
+      /^UsageError: --ca_cert, --insecure need --backend openai$/,
+    );
+    assert.throws(
+      () => openAiOptions(parse(["--base_url", "http://h", "--header", "Accept-Encoding: gzip"]), "openai"),
+      /--header accept-encoding: the client asks for identity/,
+    );
+    assert.throws(
       () => openAiOptions(parse(["--base_url", "http://h", "--header", "novalue"]), "openai"),
       /--header #1: not 'name=value' or 'Name: value'/,
     );
