@@ -2,6 +2,16 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/**
+ * Each test fails after this long unless it gives its own `{ timeout }` (scripts/test-timeout.mjs): the slowest
+ * test that sets none took 21 s in a full run on the 2-core machine, loaded by other work; three times that
+ * margin. End-to-end tests that run several CLI processes give a longer one of their own.
+ */
+const TEST_TIMEOUT_MS = 60_000;
+/** Each file as a whole: a server left open keeps a file's process alive, and this ends it. */
+const FILE_TIMEOUT_MS = 600_000;
 
 function find(dir, out = []) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -15,5 +25,13 @@ const filter = process.argv.slice(2);
 const files = find("dist")
   .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
   .sort();
-const r = spawnSync(process.execPath, ["--test", "--test-concurrency=2", ...files], { stdio: "inherit" });
+const preload = fileURLToPath(new URL("./test-timeout.mjs", import.meta.url));
+const r = spawnSync(
+  process.execPath,
+  ["--import", preload, "--test", "--test-concurrency=2", `--test-timeout=${FILE_TIMEOUT_MS}`, ...files],
+  {
+    stdio: "inherit",
+    env: { LLM_BENCH_TEST_TIMEOUT_MS: String(TEST_TIMEOUT_MS), ...process.env },
+  },
+);
 process.exit(r.status ?? 1);
