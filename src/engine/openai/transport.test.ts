@@ -8,6 +8,7 @@ import { type FixtureOptions, startFixtureServer } from "../../../test/fixtures/
 import { startProxy } from "../../../test/fixtures/proxy-server.ts";
 import { hasOpenssl, makePki, type TestPki } from "../../../test/fixtures/tls-certs.ts";
 import { resolveTokenizer } from "../../model/tokenizer-resolve.ts";
+import { ServerMetricsScraper } from "../../telemetry/server-scraper.ts";
 import type { EngineInfo } from "../types.ts";
 import { OpenAiEngine } from "./client.ts";
 import { type OpenAiBackendOptions, OpenAiConnection } from "./connection.ts";
@@ -93,6 +94,20 @@ describe("transports", { timeout: 60_000 }, () => {
         });
       });
     }
+
+    test("--server_metrics scrapes check the certificate as the requests do", async () => {
+      await withServer({ tls: { key: pki!.key, cert: pki!.cert } }, async (url) => {
+        // The fixture has no /metrics: a 404 means the TLS handshake went through.
+        const scrape = async (tls?: { ca?: string; insecure?: boolean }) => {
+          const scraper = new ServerMetricsScraper({ url: `${url}/metrics`, intervalMs: 10_000, tls });
+          await scraper.start();
+          return (await scraper.stop()).firstError ?? "";
+        };
+        assert.match(await scrape({ ca: pki!.caCert }), /404/);
+        assert.match(await scrape({ insecure: true }), /404/);
+        assert.match(await scrape(), /certificate|UNABLE_TO_VERIFY|SELF_SIGNED/i);
+      });
+    });
 
     test("https through a CONNECT tunnel, the server's certificate checked against --ca_cert", async () => {
       const proxy = await startProxy();
