@@ -54,7 +54,7 @@ export function endpointPath(endpoint: OpenAiEndpoint): string {
 export class OpenAiConnection {
   /** The fast path (http1/pool.ts) for direct connections, undici through a proxy (transport.ts). */
   readonly transport: Transport;
-  /** "direct (fast path)" or "proxy http://host:3128 (HTTPS_PROXY, undici)", for the log. */
+  /** "direct (fast HTTP/1.1 client)" or "proxy http://host:3128 (HTTPS_PROXY, undici transport)", for the log. */
   readonly route: string;
   readonly root: string;
   readonly url: string;
