@@ -15,6 +15,7 @@
  * (delivery). Everything between (the server reading, queueing and answering) is the server's. Both processes
  * stamp CLOCK_MONOTONIC. Goal: >= 5x the Python client's events per CPU-second, < 1 ms added TTFT at 1,000 streams.
  * CLIENT_OVERHEAD_PROFILE=out.cpuprofile writes a V8 CPU profile of llm-bench's measured window.
+ * `--transport undici` measures the library transport (undici, what proxied runs use) instead of the fast path.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -71,6 +72,7 @@ async function child(
     // Open loop: no cap, as the product sizes its pool to the run's (unlimited) concurrency; a pool of `conc`
     // would queue the requests that Poisson arrivals put above `conc` and count the wait as send time.
     concurrency: rate > 0 ? 0 : conc,
+    transport: process.env["CLIENT_OVERHEAD_TRANSPORT"] === "undici" ? "undici" : "fast",
   });
   const engine = new OpenAiEngine({
     connection: conn,
@@ -303,6 +305,15 @@ async function main(): Promise<void> {
   const reps = arg("--reps", 3);
   const stepMs = arg("--step_ms", 50);
   const pacedTokens = arg("--paced_tokens", 20);
+  const t = process.argv.indexOf("--transport");
+  const transport = t >= 0 ? process.argv[t + 1] : "fast";
+  if (transport !== "fast" && transport !== "undici")
+    throw new Error(`--transport fast|undici, not ${transport}`);
+  // Read by the children (they inherit the environment).
+  process.env["CLIENT_OVERHEAD_TRANSPORT"] = transport;
+  process.stdout.write(
+    `llm-bench's transport: ${transport === "fast" ? "the fast path (http1/)" : "undici"}\n`,
+  );
   const python = pythonWithAiohttp();
   if (!python)
     process.stdout.write(

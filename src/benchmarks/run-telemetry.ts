@@ -97,7 +97,8 @@ export class RunTelemetry {
     const sm = opts?.serverMetrics;
     if (sm) {
       const target = serverMetricsTarget(sm, server);
-      scraper = new ServerMetricsScraper({ ...target, intervalMs: sm.intervalS * 1000 });
+      // The server's certificate is checked as the requests check it (--ca_cert, --insecure).
+      scraper = new ServerMetricsScraper({ ...target, intervalMs: sm.intervalS * 1000, tls: server?.tls });
       log.info(`Server metrics: scraping ${target.url} every ${sm.intervalS} s.`);
     }
     const g = opts?.gpuMetrics;

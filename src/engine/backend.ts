@@ -99,6 +99,8 @@ export interface ServerRef {
   root: string;
   /** Headers that authenticate to that server (sent to its origin only). */
   headers: Readonly<Record<string, string>>;
+  /** How its certificate is checked (`--ca_cert`, `--insecure`), for scrapes beside the requests. */
+  tls?: { ca?: string | undefined; insecure?: boolean | undefined } | undefined;
 }
 
 export interface FinalizeContext {

@@ -36,7 +36,9 @@ function run(args: string[]): Proc {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-async function waitFor(what: () => boolean, label: string, timeoutMs = 60_000): Promise<void> {
+// 180 s by default: under tsx, starting `serve` (compile, tokenizer, engine) took up to 60 s in a full run on the
+// loaded 2-core machine; the suite's own timeout still bounds the whole.
+async function waitFor(what: () => boolean, label: string, timeoutMs = 180_000): Promise<void> {
   const t = Date.now();
   while (!what()) {
     if (Date.now() - t > timeoutMs) throw new Error(`timed out waiting for ${label}`);

@@ -30,6 +30,8 @@ export interface ScraperOptions {
   maxBytes?: number | undefined;
   /** Rows kept before the timeline is thinned (timeline.ts); default 20,000. */
   maxRows?: number | undefined;
+  /** Certificate checks of an https:// target (--ca_cert, --insecure of the openai backend). */
+  tls?: { ca?: string | undefined; insecure?: boolean | undefined } | undefined;
 }
 
 export interface ServerScrapes {
@@ -66,7 +68,15 @@ export class ServerMetricsScraper {
     this.timeoutMs = opts.timeoutMs ?? Math.min(10_000, Math.max(1000, 2 * opts.intervalMs));
     // One kept-alive socket: a scrape a second costs no connection setup on the server.
     const agentOpts = { keepAlive: true, maxSockets: 1 };
-    this.agent = this.target.protocol === "https:" ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
+    const tls = opts.tls;
+    this.agent =
+      this.target.protocol === "https:"
+        ? new HttpsAgent({
+            ...agentOpts,
+            ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+            ...(tls?.insecure === true ? { rejectUnauthorized: false } : {}),
+          })
+        : new HttpAgent(agentOpts);
   }
 
   /** Takes one scrape now (the baseline before the load), then one every interval. */

@@ -38,15 +38,15 @@ describe("quickstart workflow (tiny-llama)", () => {
   let ws: string;
   let dataset: string;
   let engineDir: string;
+  // Every test uses the dataset and the engine: made here, once, so any test runs alone and in any order; the
+  // first two tests check these two commands' results.
+  let prepared: ReturnType<typeof cli>;
+  let built: ReturnType<typeof cli>;
   before(() => {
     ws = mkdtempSync(join(tmpdir(), "llm-bench-e2e-"));
     dataset = join(ws, "synthetic.jsonl");
     engineDir = join(ws, "llm-bench", "tiny-llama", "tp_1_pp_1");
-  });
-  after(() => rmSync(ws, { recursive: true, force: true }));
-
-  it("prepare-dataset writes the seed's JSONL schema", () => {
-    const r = cli([
+    prepared = cli([
       "--model",
       "llm-bench/tiny-llama",
       "prepare-dataset",
@@ -64,17 +64,8 @@ describe("quickstart workflow (tiny-llama)", () => {
       "--output-stdev",
       "0",
     ]);
-    assert.equal(r.code, 0, r.stderr);
-    const lines = readFileSync(dataset, "utf8").trim().split("\n");
-    assert.equal(lines.length, 6);
-    const first = JSON.parse(lines[0]!) as { task_id: number; input_ids: number[]; output_tokens: number };
-    assert.equal(first.task_id, 0);
-    assert.equal(first.input_ids.length, 24);
-    assert.equal(first.output_tokens, 6);
-  });
-
-  it("build writes a loadable engine directory with the heuristic's limits", () => {
-    const r = cli([
+    assert.equal(prepared.code, 0, prepared.stderr);
+    built = cli([
       "--model",
       "llm-bench/tiny-llama",
       "--workspace",
@@ -85,6 +76,23 @@ describe("quickstart workflow (tiny-llama)", () => {
       "--quantization",
       "FP8",
     ]);
+    assert.equal(built.code, 0, built.stderr);
+  });
+  after(() => rmSync(ws, { recursive: true, force: true }));
+
+  it("prepare-dataset writes the seed's JSONL schema", () => {
+    const r = prepared;
+    assert.equal(r.code, 0, r.stderr);
+    const lines = readFileSync(dataset, "utf8").trim().split("\n");
+    assert.equal(lines.length, 6);
+    const first = JSON.parse(lines[0]!) as { task_id: number; input_ids: number[]; output_tokens: number };
+    assert.equal(first.task_id, 0);
+    assert.equal(first.input_ids.length, 24);
+    assert.equal(first.output_tokens, 6);
+  });
+
+  it("build writes a loadable engine directory with the heuristic's limits", () => {
+    const r = built;
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout + r.stderr, /Estimated max batch size \(after fine-tune\)/);
     assert.match(

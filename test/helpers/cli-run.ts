@@ -30,8 +30,12 @@ export interface Started {
   kill: (signal: NodeJS.Signals) => void;
 }
 
-export function start(args: string[], timeoutMs = 60_000): Started {
-  const child = spawn(process.execPath, [...NODE_ARGS, CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/** `env` replaces the child's environment (default: this process's). */
+export function start(args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Started {
+  const child = spawn(process.execPath, [...NODE_ARGS, CLI, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(env ? { env } : {}),
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (b: Buffer) => {

@@ -109,6 +109,53 @@ describe("Scheduler", () => {
     assert.equal(r.firstTokenStep.get(1), 1);
   });
 
+  it("strict FCFS without chunked context: a later, smaller prompt never overtakes the head", () => {
+    for (const policy of ["guaranteed_no_evict", "max_utilization"] as const) {
+      const s = new Scheduler({ ...base, policy, maxNumTokens: 16, chunkedContext: false, maxBatchSize: 3 });
+      // A fills 6 of the 16 tokens; B (14) does not fit in the 10 left, C (2) would.
+      const [a, b, c] = [new SchedRequest(0, 6, 8), new SchedRequest(1, 14, 2), new SchedRequest(2, 2, 2)];
+      for (const r of [a, b, c]) s.enqueue(r);
+      let p = s.plan();
+      assert.equal(p.admitted.length, 3, policy);
+      assert.deepEqual(
+        p.items.map((i) => [i.req.seq, i.count]),
+        [[0, 6]],
+        `${policy}: C must wait behind B`,
+      );
+      s.commit(p);
+      // A decodes (1) and B's 14 fit in 15; C's 2 do not fit in the 1 left, so it waits again.
+      p = s.plan();
+      assert.deepEqual(
+        p.items.map((i) => [i.req.seq, i.count]),
+        [
+          [0, 1],
+          [1, 14],
+        ],
+        policy,
+      );
+      s.commit(p);
+      p = s.plan();
+      assert.deepEqual(
+        p.items.map((i) => [i.req.seq, i.count]),
+        [
+          [0, 1],
+          [1, 1],
+          [2, 2],
+        ],
+        policy,
+      );
+    }
+    // On a mixed workload, first tokens come in arrival order: no prompt is prefilled before an earlier one.
+    const gen = rng(11);
+    const reqs: Array<[number, number]> = Array.from({ length: 50 }, () => [gen(1, 60), gen(1, 20)]);
+    const r = simulate({ ...base, maxNumTokens: 64, chunkedContext: false, maxBatchSize: 6 }, reqs);
+    for (let i = 1; i < reqs.length; i++)
+      assert.ok(
+        r.firstTokenStep.get(i)! >= r.firstTokenStep.get(i - 1)!,
+        `request ${i} got its first token before request ${i - 1}`,
+      );
+  });
+
   it("decodes come first and prefill fills the rest of the token budget", () => {
     const s = new Scheduler({ ...base, maxNumTokens: 8 });
     const a = new SchedRequest(0, 4, 10);

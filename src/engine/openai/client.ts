@@ -20,10 +20,10 @@ import type {
   TokenSink,
 } from "../types.ts";
 import type { OpenAiConnection } from "./connection.ts";
-import type { ExchangeTimes, HttpClientError, ResponseHandler } from "./http1/pool.ts";
 import { requestBody, type WireFeatures } from "./request-body.ts";
 import { SseReader } from "./sse.ts";
 import { errorMessage, outputLimits, StreamAccumulator } from "./stream.ts";
+import type { ExchangeTimes, HttpClientError, ResponseHandler } from "./transport.ts";
 
 export interface OpenAiEngineOptions {
   connection: OpenAiConnection;
@@ -122,7 +122,7 @@ export class OpenAiEngine implements Engine {
     };
     let times: ExchangeTimes | undefined;
     try {
-      times = await this.conn.pool.request(
+      times = await this.conn.transport.request(
         { method: "POST", path: this.conn.path, headers: STREAM_HEADERS, body },
         handler,
         signal,

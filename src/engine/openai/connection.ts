@@ -1,5 +1,6 @@
 /**
- * One keep-alive pool to an OpenAI-compatible server (http1/pool.ts), sized to the benchmark's concurrency so
+ * One keep-alive pool to an OpenAI-compatible server (a Transport: the fast http1/pool.ts, or undici through a
+ * proxy; transport.ts says which serves what), sized to the benchmark's concurrency so
  * requests never queue inside the HTTP client (that wait would be added to TTFT). `--request_timeout` is applied
  * to silence (no bytes), not to total length: a long generation that keeps streaming is never cut, a stalled
  * one is.
@@ -9,7 +10,10 @@
  * message that names the server is safe to print. `redact` masks every secret in text a server sent back.
  */
 import { HttpPool } from "./http1/pool.ts";
+import type { ProxyChoice } from "./proxy-env.ts";
 import { isSecretHeader, Redactor, splitCredentials } from "./secrets.ts";
+import { fetchText, type TlsSettings, type Transport } from "./transport.ts";
+import { UndiciTransport } from "./undici-transport.ts";
 
 export type OpenAiEndpoint = "completions" | "chat";
 
@@ -26,6 +30,15 @@ export interface OpenAiBackendOptions {
   requestTimeoutMs: number;
   /** Requests in flight at most (<= 0: unlimited); sizes the connection pool. */
   concurrency: number;
+  /** Certificate checks of an https:// server (`--ca_cert`, `--insecure`). */
+  tls?: TlsSettings | undefined;
+  /** The proxy the environment names for this server (proxy-env.ts), read once by the caller. */
+  proxy?: ProxyChoice | undefined;
+  /**
+   * "undici" sends direct connections through the library transport too: for measuring it
+   * (bench/client-overhead --transport undici) and testing it without a proxy; default: the fast path.
+   */
+  transport?: "fast" | "undici" | undefined;
 }
 
 /** `/v1` root of the API: appended unless the base URL already ends with it. */
@@ -39,7 +52,10 @@ export function endpointPath(endpoint: OpenAiEndpoint): string {
 }
 
 export class OpenAiConnection {
-  readonly pool: HttpPool;
+  /** The fast path (http1/pool.ts) for direct connections, undici through a proxy (transport.ts). */
+  readonly transport: Transport;
+  /** "direct (fast HTTP/1.1 client)" or "proxy http://host:3128 (HTTPS_PROXY, undici transport)", for the log. */
+  readonly route: string;
   readonly root: string;
   readonly url: string;
   /** Path (and query) of the endpoint on the server, e.g. `/v1/completions`. */
@@ -56,22 +72,43 @@ export class OpenAiConnection {
     this.timeoutMs = opts.requestTimeoutMs;
     const headers: Record<string, string> = {
       "content-type": "application/json",
+      // The client stamps and parses bytes as they arrive and never decompresses (transport.ts).
+      "accept-encoding": "identity",
       ...(basic ? { authorization: basic } : {}),
       ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
       ...opts.headers,
     };
+    const proxyBasic = opts.proxy ? splitCredentials(opts.proxy.url).basic : undefined;
     this.redactor = new Redactor([
       basic,
       opts.apiKey,
+      // A proxy's error page may quote the credentials it was sent.
+      proxyBasic,
       ...Object.entries(headers)
         .filter(([name]) => isSecretHeader(name))
         .map(([, value]) => value),
     ]);
-    this.pool = new HttpPool(new URL(u.origin), {
-      connections: opts.concurrency,
-      timeoutMs: opts.requestTimeoutMs,
-      headers,
-    });
+    const origin = new URL(u.origin);
+    if (opts.proxy !== undefined || opts.transport === "undici") {
+      this.transport = new UndiciTransport(origin, {
+        proxy: opts.proxy,
+        connections: opts.concurrency,
+        timeoutMs: opts.requestTimeoutMs,
+        headers,
+        tls: opts.tls,
+      });
+      this.route = opts.proxy
+        ? `proxy ${opts.proxy.shown} (${opts.proxy.from}, undici transport)`
+        : "direct (undici transport)";
+    } else {
+      this.transport = new HttpPool(origin, {
+        connections: opts.concurrency,
+        timeoutMs: opts.requestTimeoutMs,
+        headers,
+        tls: opts.tls,
+      });
+      this.route = "direct (fast HTTP/1.1 client)";
+    }
   }
 
   /** The text with every secret of this connection (key, credentials, auth-like header values) masked. */
@@ -83,7 +120,7 @@ export class OpenAiConnection {
   async getJson(path: string, fromServerRoot = false): Promise<unknown> {
     const base = new URL(fromServerRoot ? this.root.replace(/\/v1$/, "") : this.root);
     try {
-      const res = await this.pool.fetchText({
+      const res = await fetchText(this.transport, {
         method: "GET",
         path: base.pathname.replace(/\/+$/, "") + path,
         headers: { accept: "application/json" },
@@ -97,6 +134,6 @@ export class OpenAiConnection {
 
   async close(): Promise<void> {
     // Every socket at once, in-flight ones too: a stalled server must not keep the benchmark alive after the run.
-    await this.pool.close();
+    await this.transport.close();
   }
 }

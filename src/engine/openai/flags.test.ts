@@ -41,6 +41,8 @@ describe("openai flags", () => {
       headers: { "x-a": "1", "x-b": "k=v" },
       servedModelName: "m",
       requestTimeoutMs: 2500,
+      tls: { ca: undefined, insecure: false },
+      proxy: undefined,
     });
     assert.equal(f.allow_failures, false);
   });
@@ -67,6 +69,14 @@ describe("openai flags", () => {
     assert.throws(
       () => openAiOptions(parse(["--api_key", "k", "--endpoint", "chat"]), "embedded"),
       /^UsageError: --api_key, --endpoint need --backend openai$/,
+    );
+    assert.throws(
+      () => openAiOptions(parse(["--insecure", "--ca_cert", "ca.pem"]), "embedded"),
+      /^UsageError: --ca_cert, --insecure need --backend openai$/,
+    );
+    assert.throws(
+      () => openAiOptions(parse(["--base_url", "http://h", "--header", "Accept-Encoding: gzip"]), "openai"),
+      /--header accept-encoding: the client asks for identity/,
     );
     assert.throws(
       () => openAiOptions(parse(["--base_url", "http://h", "--header", "novalue"]), "openai"),

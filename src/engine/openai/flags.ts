@@ -1,12 +1,15 @@
 /**
  * The openai backend's own flags (`--base_url`, `--api_key`, `--endpoint`, `--header`, `--served_model_name`,
- * `--request_timeout`), their schema, and how parsed values become its options. The CLI adds them to every
+ * `--request_timeout`, `--ca_cert`, `--insecure`), their schema, and how parsed values become its options. The CLI adds them to every
  * benchmark command (src/cli/flag-groups.ts) and refuses them with another backend.
  */
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { UsageError } from "../../errors.ts";
 import { defineFlags, type FlagValues, floatValue } from "../../util/flag-table.ts";
 import type { OpenAiBackendOptions } from "./connection.ts";
+import { proxyFor } from "./proxy-env.ts";
 import { displayUrl, splitCredentials } from "./secrets.ts";
 
 /** What the backend takes besides the common options (the pool is sized to the run's concurrency). */
@@ -22,7 +25,7 @@ function headerArg(raw: string, previous: string[] = []): string[] {
   return [...previous, raw];
 }
 
-// Transport flags (proxies, CA, TLS checks) go at the end of this table, and into OpenAiOptions / the schema.
+// Proxies come from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY: proxy-env.ts), not from flags.
 export const openAiFlagTable = defineFlags({
   base_url: {
     flags: "--base_url <url>",
@@ -53,6 +56,16 @@ export const openAiFlagTable = defineFlags({
     description: "--backend openai: fail a request after this many seconds without data from the server",
     parse: floatValue(0.001),
     default: DEFAULT_TIMEOUT_S,
+  },
+  ca_cert: {
+    flags: "--ca_cert <file>",
+    description:
+      "--backend openai: PEM file of the CA(s) that signed an https:// server's certificate (replaces the default roots)",
+  },
+  insecure: {
+    flags: "--insecure",
+    description: "--backend openai: do not verify an https:// server's certificate (self-signed servers)",
+    default: false,
   },
 });
 
@@ -86,7 +99,38 @@ export function parseHeader(raw: string, index: number): [name: string, value: s
   if (/[\r\n\0]/.test(value)) throw new UsageError(`--header ${name}: the value holds a line break or NUL`);
   if (name === "host" || name === "content-length" || name === "transfer-encoding" || name === "connection")
     throw new UsageError(`--header ${name}: set by the client itself`);
+  if (name === "accept-encoding")
+    throw new UsageError(
+      `--header ${name}: the client asks for identity (it reads bytes as they arrive, never decompressed)`,
+    );
   return [name, value];
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The PEM text of --ca_cert, each certificate in it parsed, so a wrong file fails here and not at the first TLS handshake. */
+export function readCaFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(
+      `--ca_cert ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+  const certs = text.match(PEM_CERT) ?? [];
+  if (certs.length === 0)
+    throw new UsageError(`--ca_cert ${file}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+  for (const [i, pem] of certs.entries()) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw new UsageError(
+        `--ca_cert ${file}: certificate #${i + 1} does not parse (${(err as Error).message})`,
+      );
+    }
+  }
+  return text;
 }
 
 /** The backend's options from its parsed flags. */
@@ -126,6 +170,7 @@ export function readOpenAiFlags(flags: OpenAiFlags, env: NodeJS.ProcessEnv = pro
     apiKey = undefined;
     headers["authorization"] = basic;
   }
+  const ca = flags.ca_cert !== undefined ? readCaFile(flags.ca_cert) : undefined;
   return {
     baseUrl,
     apiKey,
@@ -133,6 +178,9 @@ export function readOpenAiFlags(flags: OpenAiFlags, env: NodeJS.ProcessEnv = pro
     headers,
     servedModelName: flags.served_model_name,
     requestTimeoutMs: flags.request_timeout * 1000,
+    tls: { ca, insecure: flags.insecure },
+    // Read once, here, like OPENAI_API_KEY: a bad value is a usage error before anything starts.
+    proxy: proxyFor(new URL(baseUrl), env),
   };
 }
 
@@ -145,5 +193,8 @@ export const openAiOptionsSchema: z.ZodType<OpenAiOptions> = z
     headers: z.record(z.string(), z.string()).optional(),
     servedModelName: z.string().optional(),
     requestTimeoutMs: z.number().positive(),
+    tls: z.object({ ca: z.string().optional(), insecure: z.boolean().optional() }).strict().optional(),
+    proxy: z.object({ url: z.string(), shown: z.string(), from: z.string() }).strict().optional(),
+    transport: z.enum(["fast", "undici"]).optional(),
   })
   .strict();

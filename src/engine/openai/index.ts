@@ -28,6 +28,6 @@ export const openaiBackend = {
   server(own: OpenAiOptions) {
     const headers: Record<string, string> = { ...own.headers };
     if (own.apiKey) headers["authorization"] = `Bearer ${own.apiKey}`;
-    return { root: own.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), headers };
+    return { root: own.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), headers, tls: own.tls };
   },
 } satisfies BackendPlugin<"openai", typeof openAiFlagTable, OpenAiOptions>;

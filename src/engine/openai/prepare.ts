@@ -86,7 +86,7 @@ export async function prepareOpenai(
           countText: (text) => tokenizer.encode(text, { addSpecialTokens: false }).length,
         });
         log.info(
-          `OpenAI backend: ${conn.url}, model '${served}', ${features.tokenIdPrompts && o.endpoint === "completions" ? "token-id" : "text"} prompts, ` +
+          `OpenAI backend: ${conn.url} via ${conn.route}, model '${served}', ${features.tokenIdPrompts && o.endpoint === "completions" ? "token-id" : "text"} prompts, ` +
             `output length ${features.extensions ? "forced (ignore_eos, min_tokens)" : "not forced"}, pool ${o.concurrency > 0 ? o.concurrency : "unlimited"} connections.`,
         );
         const info: EngineInfo = {

@@ -9,6 +9,7 @@ import { log } from "../../util/log.ts";
 import type { OpenAiConnection } from "./connection.ts";
 import { SseReader } from "./sse.ts";
 import { StreamAccumulator } from "./stream.ts";
+import { fetchText } from "./transport.ts";
 
 /** Output tokens the length probe asks for: enough to see a stop at EOS, cheap on any server. */
 export const LENGTH_PROBE_TOKENS = 4;
@@ -121,7 +122,7 @@ export async function probeLengths(
   body["logit_bias"] = { [String(input.eosId)]: EOS_BIAS };
   let res: { status: number; text: string };
   try {
-    res = await conn.pool.fetchText({
+    res = await fetchText(conn.transport, {
       method: "POST",
       path: conn.path,
       headers: { accept: "text/event-stream" },

@@ -10,6 +10,7 @@ import type { OpenAiConnection } from "./connection.ts";
 import { inspectProbe, logBehaviour, probeLengths, type ServerBehaviour } from "./probe-behaviour.ts";
 import { requestBody, type WireFeatures } from "./request-body.ts";
 import { errorMessage } from "./stream.ts";
+import { fetchText } from "./transport.ts";
 
 export interface ProbeInput {
   model: string;
@@ -36,7 +37,7 @@ type Attempt = { ok: true; text: string } | { ok: false; status: number; message
 async function attempt(conn: OpenAiConnection, body: string): Promise<Attempt> {
   let res: { status: number; text: string };
   try {
-    res = await conn.pool.fetchText({
+    res = await fetchText(conn.transport, {
       method: "POST",
       path: conn.path,
       headers: { accept: "text/event-stream" },

@@ -8,49 +8,20 @@ import net from "node:net";
 import tls from "node:tls";
 import { nowNs } from "../../../util/clock.ts";
 import {
+  checkEncoding,
+  type ExchangeTimes,
+  HttpClientError,
+  type HttpRequest,
+  type ResponseHandler,
+  socketError,
+  type TlsSettings,
+} from "../transport.ts";
+import {
   HttpProtocolError,
   type ResponseHead,
   ResponseParser,
   type ResponseSink,
 } from "./response-parser.ts";
-
-/** A failed exchange: `code` is a system code (ECONNREFUSED, ECONNRESET, EPIPE, ...) or one of HTTP_*. */
-export class HttpClientError extends Error {
-  /** When the request had been sent: its send and first-byte times (failed requests keep them too). */
-  times: ExchangeTimes | undefined;
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-export interface HttpRequest {
-  method: "GET" | "POST";
-  /** Path and query, e.g. `/v1/completions`. */
-  path: string;
-  /** Fields for this request, added to the pool's. */
-  headers?: Readonly<Record<string, string>> | undefined;
-  body?: string | undefined;
-}
-
-export interface ResponseHandler {
-  onHead(head: ResponseHead): void;
-  /**
-   * Body bytes of one network read, transfer framing removed, with the read's arrival time. Valid only during
-   * the call. Return false to stop: the connection is closed and the exchange resolves.
-   */
-  onBody(bytes: Buffer, timeNs: number): boolean;
-}
-
-/** When the request left and the answer began (`nowNs()`); firstByteNs is undefined if nothing came back. */
-export interface ExchangeTimes {
-  /** The request's bytes were handed to the socket (after the client's own preparation). */
-  sentNs: number;
-  firstByteNs: number | undefined;
-}
 
 export interface Exchange extends ExchangeTimes {
   method: string;
@@ -64,11 +35,14 @@ export interface Exchange extends ExchangeTimes {
   stopped: boolean;
 }
 
+export { type ExchangeTimes, HttpClientError, type HttpRequest, type ResponseHandler };
+
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** What a connection needs from the pool that owns it. */
 export interface ConnectionOwner {
   readonly timeoutMs: number;
+  readonly tls: TlsSettings | undefined;
   /** A socket whose response completed and that may carry another request. */
   release(c: Connection): void;
   /** A socket that closed or failed. */
@@ -98,6 +72,8 @@ export class Connection implements ResponseSink {
             port,
             ...(net.isIP(host) ? {} : { servername: host }),
             ALPNProtocols: ["http/1.1"],
+            ...(pool.tls?.ca !== undefined ? { ca: pool.tls.ca } : {}),
+            ...(pool.tls?.insecure === true ? { rejectUnauthorized: false } : {}),
           })
         : net.connect({
             host,
@@ -114,9 +90,7 @@ export class Connection implements ResponseSink {
     // TLS sockets take no `onread`: their reads come as 'data' events.
     if (url.protocol === "https:") this.socket.on("data", (buf: Buffer) => this.onData(buf));
     this.socket.on("end", () => this.onEnd());
-    this.socket.on("error", (err: NodeJS.ErrnoException) =>
-      this.fail(new HttpClientError(err.code ?? "ECONNERROR", err.message, { cause: err })),
-    );
+    this.socket.on("error", (err: NodeJS.ErrnoException) => this.fail(socketError(err)));
     this.socket.on("close", () => this.onClose());
     this.socket.on("timeout", () =>
       this.fail(new HttpClientError("HTTP_TIMEOUT", `no data for ${this.pool.timeoutMs} ms`)),
@@ -141,6 +115,7 @@ export class Connection implements ResponseSink {
     const x = this.exchange!;
     x.gotHead = true;
     if (head.keepAliveTimeoutS !== undefined) this.keepAliveMs = head.keepAliveTimeoutS * 1000;
+    checkEncoding(head);
     x.handler.onHead(head);
   }
 
@@ -181,7 +156,9 @@ export class Connection implements ResponseSink {
       this.fail(
         err instanceof HttpProtocolError
           ? new HttpClientError(err.code, err.message)
-          : new HttpClientError("HTTP_HANDLER", (err as Error).message, { cause: err }),
+          : err instanceof HttpClientError
+            ? err
+            : new HttpClientError("HTTP_HANDLER", (err as Error).message, { cause: err }),
       );
       return;
     }

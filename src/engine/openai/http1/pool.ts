@@ -13,6 +13,7 @@
  *   the pool, and a server's `Keep-Alive: timeout=N` retires idle sockets a second before N.
  */
 import { nowNs } from "../../../util/clock.ts";
+import { fetchText, type TlsSettings, type Transport } from "../transport.ts";
 import {
   Connection,
   type ConnectionOwner,
@@ -31,6 +32,8 @@ export interface PoolOptions {
   timeoutMs: number;
   /** Fields sent with every request (`host` and `content-length` are the pool's). */
   headers?: Readonly<Record<string, string>>;
+  /** Certificate checks of an https: origin. */
+  tls?: TlsSettings | undefined;
 }
 
 /** A request waiting for a socket: `use` gives it one, `fail` ends it when the pool closes. */
@@ -42,8 +45,9 @@ interface Waiter {
 /** Failures of a reused socket before any byte came back: the keep-alive race, retried once. */
 const RETRYABLE = new Set(["HTTP_CLOSED", "ECONNRESET", "EPIPE"]);
 
-export class HttpPool implements ConnectionOwner {
+export class HttpPool implements ConnectionOwner, Transport {
   readonly timeoutMs: number;
+  readonly tls: TlsSettings | undefined;
   private readonly limit: number;
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
@@ -60,6 +64,7 @@ export class HttpPool implements ConnectionOwner {
     if (origin.protocol !== "http:" && origin.protocol !== "https:")
       throw new HttpClientError("HTTP_URL", `unsupported URL scheme '${origin.protocol}' (http: or https:)`);
     this.timeoutMs = opts.timeoutMs;
+    this.tls = opts.tls;
     this.limit = opts.connections > 0 ? opts.connections : Number.POSITIVE_INFINITY;
     this.fixedHeaders = `host: ${origin.host}\r\n${headerLines(opts.headers ?? {})}`;
   }
@@ -135,24 +140,8 @@ export class HttpPool implements ConnectionOwner {
   }
 
   /** Buffers a whole (small) response: for probes and model lists, never on the measured path. */
-  async fetchText(req: HttpRequest, maxBytes = 1 << 20): Promise<{ status: number; text: string }> {
-    let status = 0;
-    const parts: Buffer[] = [];
-    let size = 0;
-    await this.request(req, {
-      onHead: (h) => {
-        status = h.status;
-      },
-      onBody: (b) => {
-        size += b.length;
-        if (size > maxBytes) return false;
-        parts.push(Buffer.from(b));
-        return true;
-      },
-    });
-    if (size > maxBytes)
-      throw new HttpClientError("HTTP_TOO_LARGE", `response larger than ${maxBytes} bytes`);
-    return { status, text: Buffer.concat(parts).toString("utf8") };
+  fetchText(req: HttpRequest, maxBytes?: number): Promise<{ status: number; text: string }> {
+    return fetchText(this, req, maxBytes);
   }
 
   /** Hands `use` a socket now, or queues it and returns its place in the queue. */
