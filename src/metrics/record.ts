@@ -15,6 +15,11 @@ export interface RequestRecord {
   sentNs?: number;
   /** HTTP backends: the first byte of the response (status line). */
   firstByteNs?: number;
+  /**
+   * Closed loops: when the request had to wait for a concurrency slot, the end (`endNs`) of the request that
+   * freed it. Absent for requests that found a slot free (the first `concurrency` ones, open-loop arrivals).
+   */
+  slotFreedNs?: number;
   /** -1 when unknown (non-streaming). */
   firstTokenNs: number;
   endNs: number;

@@ -120,6 +120,7 @@ export function buildReportJson(input: ReportInput): Record<string, unknown> {
     queueing: {
       queue_time_percentiles_ms: dump(scaleStats(stats.queueNs, MS)),
       latency_from_scheduled_percentiles_ms: dump(scaleStats(stats.latencyFromScheduledNs, MS)),
+      ...(stats.slotIdleNs ? { slot_idle_percentiles_ms: dump(scaleStats(stats.slotIdleNs, MS)) } : {}),
       ...(input.streaming
         ? { ttft_from_scheduled_percentiles_ms: dump(scaleStats(stats.ttftFromScheduledNs, MS)) }
         : {}),
