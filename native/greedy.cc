@@ -3,7 +3,7 @@
 // node-llama-cpp 3.21.1 samples one position per call: each call copies the whole vocabulary into a candidate
 // array (12 bytes a token) and scans it, on libuv's pool. At 256 sequences of a 128k vocabulary that is ~1 GB of
 // memory traffic per step; measured on an H200 host it cost 11 ms a step with 16 pool threads (25.8 ms with 4),
-// a quarter of the step. Here the argmax runs directly on llama.cpp's logits rows, split over a few threads.
+// a quarter of the step. Here the argmax runs directly on llama.cpp's logits rows, shared out over parked threads.
 //
 // The llama_context comes from node-llama-cpp's own AddonContext object (its header, compiled in, gives the
 // layout); init() checks the context's parameters against the values the caller passed before trusting it,
@@ -12,7 +12,11 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -144,6 +148,75 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) int32_t Argmax(cons
   return 0;
 }
 
+// Rows are shared out over threads that live as long as the process. Starting a thread per row group at every
+// step cost tens of microseconds a thread, which at 16-64 sequences on a GPU host is a visible share of a
+// ~10-20 ms step; parked threads wake in a few. Rows are taken one at a time from a shared counter, so a thread
+// that wakes late finds the work done instead of delaying the step. One job at a time; the pool is never
+// destroyed (its threads are detached and parked at exit, so no destructor may run under them).
+class RowPool {
+ public:
+  static RowPool& Get() {
+    static RowPool* pool = new RowPool();
+    return *pool;
+  }
+
+  // fn(i) for every i in [0, n), on the calling thread and up to `threads` - 1 pool threads.
+  void Run(size_t n, size_t threads, const std::function<void(size_t)>& fn) {
+    // at least two rows a thread: every participant must wake before the step goes on
+    const size_t use = std::min(threads, (n + 1) / 2);
+    const size_t workers = use > 0 ? use - 1 : 0;
+    if (workers == 0) {
+      for (size_t i = 0; i < n; i++) fn(i);
+      return;
+    }
+    std::lock_guard<std::mutex> job(job_mu_);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      while (started_ < workers) std::thread(&RowPool::Loop, this, started_++, gen_).detach();
+      fn_ = &fn;
+      n_ = n;
+      next_.store(0, std::memory_order_relaxed);
+      participants_ = workers;
+      running_ = workers;
+      gen_++;
+    }
+    wake_.notify_all();
+    Drain();
+    std::unique_lock<std::mutex> lk(mu_);
+    done_.wait(lk, [&] { return running_ == 0; });
+  }
+
+ private:
+  void Drain() {
+    for (size_t i = next_.fetch_add(1); i < n_; i = next_.fetch_add(1)) (*fn_)(i);
+  }
+
+  void Loop(size_t id, uint64_t seen) {
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      wake_.wait(lk, [&] { return gen_ != seen; });
+      seen = gen_;
+      if (id >= participants_) continue;
+      lk.unlock();
+      Drain();
+      lk.lock();
+      if (--running_ == 0) done_.notify_one();
+    }
+  }
+
+  std::mutex job_mu_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  uint64_t gen_ = 0;
+  size_t started_ = 0;
+  size_t participants_ = 0;
+  size_t running_ = 0;
+  size_t n_ = 0;
+  const std::function<void(size_t)>* fn_ = nullptr;
+  std::atomic<size_t> next_{0};
+};
+
 void Execute(napi_env, void* data) {
   auto* w = static_cast<Work*>(data);
   const int32_t n_vocab = api.vocab_n_tokens(api.model_get_vocab(api.get_model(w->ctx)));
@@ -171,15 +244,7 @@ void Execute(napi_env, void* data) {
     }
   }
   w->tokens.resize(n);
-  // A row is ~0.5 MB of a 128k vocabulary: a thread per 4 rows, so small batches do not pay for thread starts.
-  const size_t threads = std::max<size_t>(1, std::min<size_t>(w->threads, (n + 3) / 4));
-  auto stripe = [&](size_t t) {
-    for (size_t i = t; i < n; i += threads) w->tokens[i] = Argmax(rows[i], n_vocab);
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; t++) pool.emplace_back(stripe, t);
-  stripe(0);
-  for (auto& th : pool) th.join();
+  RowPool::Get().Run(n, w->threads, [&](size_t i) { w->tokens[i] = Argmax(rows[i], n_vocab); });
 }
 
 void Complete(napi_env env, napi_status status, void* data) {
