@@ -134,7 +134,9 @@ describe("against a real llama-server (LLAMA_SERVER)", { timeout: 900_000 }, () 
     if (ws !== "") await rm(ws, { recursive: true, force: true });
   });
 
-  test("requests longer than the build's max_seq_len, accounting agreeing with the server's", { skip: SKIP }, async (t) => {
+  test("requests longer than the build's max_seq_len, accounting agreeing with the server's", {
+    skip: SKIP,
+  }, async (t) => {
     const long = join(ws, "long.jsonl");
     await dataset(long, 400, 100, 8);
     const json = join(ws, "long.json");
@@ -193,7 +195,9 @@ describe("against a real llama-server (LLAMA_SERVER)", { timeout: 900_000 }, () 
     }
   });
 
-  test("chat: exact output counts, one chunk per token; llama-server's template tokens reported and warned about", { skip: SKIP }, async (t) => {
+  test("chat: exact output counts, one chunk per token; llama-server's template tokens reported and warned about", {
+    skip: SKIP,
+  }, async (t) => {
     const short = join(ws, "short.jsonl");
     const json = join(ws, "chat.json");
     const r = await cli([
@@ -224,7 +228,11 @@ describe("against a real llama-server (LLAMA_SERVER)", { timeout: 900_000 }, () 
     assert.equal(lb.failures.num_failed, 0);
     assert.equal(lb.token_accounting.total_output_tokens, 8 * 64);
     assert.equal(lb.token_accounting.mismatched_requests, 0);
-    assert.equal(lb.chunks!.num_chunks, 8 * 64, "one chunk per token: no role prelude or usage-only event counted");
+    assert.equal(
+      lb.chunks!.num_chunks,
+      8 * 64,
+      "one chunk per token: no role prelude or usage-only event counted",
+    );
     // The report's input tokens are the server's own: every request carried usage.prompt_tokens.
     const inputs = lb.input_token_counts!;
     assert.equal(inputs.server_counted_requests, 8);
