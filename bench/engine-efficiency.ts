@@ -38,8 +38,30 @@ const { values } = parseArgs({
     offline: { type: "string", default: "0" },
     device: { type: "string", default: "auto" },
     gpu_layers: { type: "string", default: "99" },
+    help: { type: "boolean", short: "h", default: false },
   },
 });
+if (values.help) {
+  console.log(
+    [
+      "engine-efficiency: the embedded engine's decode step against llama.cpp's llama-batched-bench (same GGUF).",
+      "",
+      "  node dist/bench/engine-efficiency.js [options]",
+      "",
+      "  --engine_dir DIR       engine built by `llm-bench build` (default: build llm-bench/tiny-llama into a temp dir)",
+      "  --batched_bench PATH   llama-batched-bench binary (or LLAMA_BATCHED_BENCH; default: build it for the CPU",
+      "                         from node-llama-cpp's bundled llama.cpp into ~/.cache/llm-bench/)",
+      "  --batch 1,16,64        batch sizes (one wave of B requests each)",
+      "  --isl 128 --osl 128    input / output tokens per request",
+      "  --threads N[,M]        CPU threads (default: the CLI's default)",
+      "  --reps 3               interleaved repetitions; the median ratio is reported",
+      "  --offline 0            also run N requests offline at the largest batch (0: off)",
+      "  --device auto|cpu      the CLI's --device",
+      "  --gpu_layers 99        llama-batched-bench -ngl on a GPU device (0 on the CPU)",
+    ].join("\n"),
+  );
+  process.exit(0);
+}
 const ISL = Number(values.isl);
 const OSL = Number(values.osl);
 const REPS = Number(values.reps);

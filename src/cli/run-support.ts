@@ -3,8 +3,15 @@ import type { Command } from "commander";
 import { InterruptedError } from "../errors.ts";
 import { log } from "../util/log.ts";
 
-/** Only values the user typed count as "given": the YAML may set the rest (CLI wins on conflicts). */
-export function given<F extends object, K extends keyof F>(cmd: Command, flags: F, key: K): F[K] | undefined {
+/**
+ * The flag's value when the user typed it on the command line, else undefined (a default does not count): the
+ * YAML may set the rest (CLI wins on conflicts).
+ */
+export function commandLineValue<F extends object, K extends keyof F>(
+  cmd: Command,
+  flags: F,
+  key: K,
+): F[K] | undefined {
   return cmd.getOptionValueSource(key as string) === "cli" ? flags[key] : undefined;
 }
 

@@ -42,6 +42,10 @@ export interface MachineInfo {
 }
 
 const GIB = 1024 ** 3;
+const GPU_QUERY = [
+  "--query-gpu=index,name,memory.total,clocks.max.memory,uuid,driver_version",
+  "--format=csv,noheader,nounits",
+] as const;
 const SMI_TIMEOUT_MS = 3000;
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
@@ -105,6 +109,12 @@ export function visibleGpus(all: GpuInfo[], cudaVisible: string | undefined): Gp
   return out;
 }
 
+/** The NVIDIA GPUs this process may use (CUDA_VISIBLE_DEVICES applied); empty without nvidia-smi. */
+export async function probeVisibleGpus(env: NodeJS.ProcessEnv = process.env): Promise<GpuInfo[]> {
+  const csv = await run("nvidia-smi", [...GPU_QUERY], env);
+  return csv === undefined ? [] : visibleGpus(parseGpuCsv(csv).gpus, env.CUDA_VISIBLE_DEVICES);
+}
+
 export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<HostInfo> {
   const cpu = cpus()[0]?.model.trim().replace(/\s+/g, " ") || "unknown CPU";
   const host: HostInfo = {
@@ -116,14 +126,7 @@ export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<H
     driverVersion: undefined,
     cudaVersion: undefined,
   };
-  const csv = await run(
-    "nvidia-smi",
-    [
-      "--query-gpu=index,name,memory.total,clocks.max.memory,uuid,driver_version",
-      "--format=csv,noheader,nounits",
-    ],
-    env,
-  );
+  const csv = await run("nvidia-smi", [...GPU_QUERY], env);
   if (csv === undefined) return host;
   const parsed = parseGpuCsv(csv);
   host.gpus = visibleGpus(parsed.gpus, env.CUDA_VISIBLE_DEVICES);
@@ -158,6 +161,7 @@ export function describeMachine(host: HostInfo, compute: ComputeDevice | undefin
 export function computeSummary(c: ComputeDevice): string {
   if (c.backend === "remote") return "remote server (its device is not visible to the client)";
   const parts = [c.devices.length > 0 ? `${c.backend} (${c.devices.join(", ")})` : c.backend];
+  if (c.split) parts.push(c.split);
   if (c.gpuLayers) parts.push(`${c.gpuLayers.offloaded}/${c.gpuLayers.total} layers on GPU`);
   if (c.flashAttention) parts.push(`flash attention ${c.flashAttention}`);
   if (c.threads !== undefined) parts.push(`${c.threads} threads`);

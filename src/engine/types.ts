@@ -40,28 +40,28 @@ export interface GenerationResult {
   /** Engine steps that produced tokens for this request (speculative decoding: < outputIds.length). */
   decodeIterations: number;
   finishReason: FinishReason;
-  error?: string;
+  error?: string | undefined;
   /** Speculative decoding: draft tokens proposed and accepted over the request. */
-  draftTokens?: number;
-  acceptedDraftTokens?: number;
+  draftTokens?: number | undefined;
+  acceptedDraftTokens?: number | undefined;
   /** Output tokens as the server counted them (OpenAI `usage.completion_tokens`), when it said. */
-  serverOutputTokens?: number;
+  serverOutputTokens?: number | undefined;
   /** Input tokens as the server counted them (OpenAI `usage.prompt_tokens`), when it said. */
-  serverInputTokens?: number;
+  serverInputTokens?: number | undefined;
   /** Output tokens as the client tokenizer counts the returned text (HTTP backends). */
-  clientOutputTokens?: number;
+  clientOutputTokens?: number | undefined;
   /**
    * HTTP backends return text, not ids (`outputIds` is empty): it is tokenized after the measured run
    * (src/engine/openai/client-count.ts), so client-side counting never blocks the event loop mid-run.
    */
-  outputText?: string;
+  outputText?: string | undefined;
   /** Arrival time of every output-carrying chunk (`nowNs()`), for the chunk-gap distribution. */
-  chunkTimesNs?: number[];
+  chunkTimesNs?: number[] | undefined;
   /** HTTP backends: when the request's bytes were handed to the socket, and when the first response byte came. */
-  sentNs?: number;
-  firstByteNs?: number;
+  sentNs?: number | undefined;
+  firstByteNs?: number | undefined;
   /** Tokens in each of those chunks, when the server reported them per chunk. */
-  chunkTokenCounts?: number[];
+  chunkTokens?: number[] | undefined;
 }
 
 export interface EngineCapabilities {
@@ -112,6 +112,8 @@ export interface ComputeDevice {
   threads?: number | undefined;
   /** How tokens are sampled (e.g. the native batched argmax, or node-llama-cpp's one call per position). */
   sampling?: string | undefined;
+  /** How the model is split over several GPUs (llama.cpp's layer split); undefined on one device. */
+  split?: string | undefined;
 }
 
 /** A snapshot of the engine's runtime state, for progress lines and the report. */

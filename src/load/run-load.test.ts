@@ -177,12 +177,12 @@ describe("runLoad", { timeout: 60_000 }, () => {
       keepChunkTimes: true,
     });
     for (const r of withChunks.records) {
-      assert.equal(r.chunkNs?.length, 4);
-      assert.equal(r.chunkNs[0], r.firstTokenNs);
-      for (let i = 1; i < 4; i++) assert.ok(r.chunkNs[i]! >= r.chunkNs[i - 1]!);
+      assert.equal(r.chunkTimesNs?.length, 4);
+      assert.equal(r.chunkTimesNs[0], r.firstTokenNs);
+      for (let i = 1; i < 4; i++) assert.ok(r.chunkTimesNs[i]! >= r.chunkTimesNs[i - 1]!);
     }
     const without = await runOffline(engine, dataset(2, 4), { ...base, concurrency: -1 });
-    for (const r of without.records) assert.equal(r.chunkNs, undefined);
+    for (const r of without.records) assert.equal(r.chunkTimesNs, undefined);
   });
 
   // Before lazy submission, each of these queued one waiter per request up front and woke them one by one

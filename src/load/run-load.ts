@@ -102,6 +102,10 @@ function exact<T>(a: T[]): T[] {
   return a.slice();
 }
 
+/**
+ * The engine's result becomes the record whole (one name per fact, see src/metrics/record.ts); only the facts
+ * the load refines are set here. Arrays are copied to their exact length.
+ */
 function toRecord(
   req: DatasetRequest,
   numInputTokens: number,
@@ -109,37 +113,27 @@ function toRecord(
   scheduledNs: number,
   startNs: number,
   opts: LoadOptions,
-  chunkNs: number[] | undefined,
+  sinkTimesNs: number[] | undefined,
   slotFreedNs: number | undefined,
 ): RequestRecord {
+  const { outputIds, firstTokenNs, error, finishReason, chunkTimesNs, chunkTokens, ...facts } = result;
+  // The engine's chunk log when it keeps one; else what the sink saw (a failed HTTP request logs none).
+  const chunks = chunkTimesNs ?? sinkTimesNs;
   return {
+    ...facts,
     id: String(req.taskId),
     numInputTokens,
-    // The server's own count wins over the client's re-tokenization of its text (both are kept below).
-    numOutputTokens: result.serverOutputTokens ?? result.outputIds.length,
+    // The server's own count wins over the client's re-tokenization of its text (both are kept).
+    numOutputTokens: result.serverOutputTokens ?? outputIds.length,
     scheduledNs,
     startNs,
     // Without streaming the client only sees the end of the request: no first-token time exists.
-    firstTokenNs: opts.streaming && result.firstTokenNs !== undefined ? result.firstTokenNs : -1,
-    endNs: result.endNs,
-    decodeIterations: result.decodeIterations,
+    firstTokenNs: opts.streaming && firstTokenNs !== undefined ? firstTokenNs : -1,
     requestedOutputTokens: req.outputTokens,
-    error:
-      result.finishReason === "error" || result.finishReason === "cancelled"
-        ? (result.error ?? result.finishReason)
-        : undefined,
-    ...(opts.keepOutputIds ? { outputIds: exact(result.outputIds) } : {}),
-    ...(chunkNs ? { chunkNs: exact(chunkNs) } : {}),
-    ...(result.draftTokens !== undefined ? { draftTokens: result.draftTokens } : {}),
-    ...(result.acceptedDraftTokens !== undefined ? { acceptedDraftTokens: result.acceptedDraftTokens } : {}),
-    ...(result.serverOutputTokens !== undefined ? { serverOutputTokens: result.serverOutputTokens } : {}),
-    ...(result.clientOutputTokens !== undefined ? { clientOutputTokens: result.clientOutputTokens } : {}),
-    ...(result.serverInputTokens !== undefined ? { serverInputTokens: result.serverInputTokens } : {}),
-    ...(result.outputText !== undefined ? { outputText: result.outputText } : {}),
-    ...(result.chunkTimesNs !== undefined ? { chunkTimesNs: exact(result.chunkTimesNs) } : {}),
-    ...(result.sentNs !== undefined ? { sentNs: result.sentNs } : {}),
-    ...(result.firstByteNs !== undefined ? { firstByteNs: result.firstByteNs } : {}),
-    ...(result.chunkTokenCounts !== undefined ? { chunkTokens: exact(result.chunkTokenCounts) } : {}),
+    error: finishReason === "error" || finishReason === "cancelled" ? (error ?? finishReason) : undefined,
+    ...(opts.keepOutputIds ? { outputIds: exact(outputIds) } : {}),
+    ...(chunks !== undefined ? { chunkTimesNs: exact(chunks) } : {}),
+    ...(chunkTokens !== undefined ? { chunkTokens: exact(chunkTokens) } : {}),
     ...(slotFreedNs !== undefined ? { slotFreedNs } : {}),
   };
 }
@@ -217,11 +211,11 @@ export async function runLoad(
     slotFreedNs: number | undefined,
   ): Promise<number> => {
     const req = requests[index]!;
-    const chunkNs = opts.keepChunkTimes ? ([] as number[]) : undefined;
-    const sink: TokenSink | undefined = chunkNs
+    const sinkTimesNs = opts.keepChunkTimes ? ([] as number[]) : undefined;
+    const sink: TokenSink | undefined = sinkTimesNs
       ? {
           onTokens(_tokens, timeNs) {
-            chunkNs.push(timeNs);
+            sinkTimesNs.push(timeNs);
           },
         }
       : undefined;
@@ -245,7 +239,16 @@ export async function runLoad(
       cancelled++;
       return result.endNs;
     }
-    const record = toRecord(req, inputIds.length, result, scheduledNs, startNs, opts, chunkNs, slotFreedNs);
+    const record = toRecord(
+      req,
+      inputIds.length,
+      result,
+      scheduledNs,
+      startNs,
+      opts,
+      sinkTimesNs,
+      slotFreedNs,
+    );
     slots[index] = record;
     opts.onRecord?.(record);
     return result.endNs;

@@ -349,8 +349,17 @@ function outputTokenCounts(ok: readonly RequestRecord[]): OutputTokenCounts | un
   return c.serverCounted + c.clientCounted > 0 ? c : undefined;
 }
 
+/**
+ * Over requests whose output came as text (counted by the server's usage or the client's tokenizer), whose chunks
+ * carry an unknown number of tokens. An engine that streams token ids sends one chunk per decode step, so its
+ * chunk times (kept for `--request_json`) would only repeat TPOT.
+ */
 function chunkStatistics(ok: readonly RequestRecord[]): ChunkStatistics | undefined {
-  const withChunks = ok.filter((r) => r.chunkTimesNs !== undefined);
+  const withChunks = ok.filter(
+    (r) =>
+      r.chunkTimesNs !== undefined &&
+      (r.serverOutputTokens !== undefined || r.clientOutputTokens !== undefined),
+  );
   if (withChunks.length === 0) return undefined;
   let chunks = 0;
   let gaps = 0;

@@ -103,6 +103,12 @@ function worldSection({ engine, stats, epSize }: ReportInput): string {
     ["TP Size:", String(engine.tpSize)],
     ["PP Size:", String(engine.ppSize)],
     ["EP Size:", String(epSize ?? 1)],
+    // llm-bench's: only when the model was split over several GPUs, so one-GPU reports keep trtllm-bench's bytes
+    ...(engine.device?.split
+      ? ([["Model Split:", `${engine.device.split}: ${engine.device.devices.join(", ")}`]] as Array<
+          [string, string]
+        >)
+      : []),
     ["Max Runtime Batch Size:", pyStr(engine.maxBatchSize)],
     ["Max Runtime Tokens:", pyStr(engine.maxNumTokens)],
     ["Scheduling Policy:", pyStr(engine.schedulingPolicy)],

@@ -9,6 +9,7 @@ import { requestMetrics } from "../metrics/request-metrics.ts";
 import type { DecodingStatistics } from "../metrics/statistics.ts";
 import { AtomicFileStream, writeFileAtomic } from "../util/atomic-write.ts";
 import { type ReportInput, worldSize } from "./report-input.ts";
+import type { ReportJson } from "./report-schema.ts";
 import { telemetryJson } from "./telemetry-json.ts";
 
 /**
@@ -19,14 +20,18 @@ import { telemetryJson } from "./telemetry-json.ts";
  */
 export const REPORT_SCHEMA_VERSION = "llm-bench/1";
 
+type LlmBenchJson = ReportJson["llm_bench"];
+
 const MS = 1e-6;
 const NS_PER_S = 1e9;
 
 export type Decode = (ids: readonly number[]) => string;
 
-export function buildReportJson(input: ReportInput): Record<string, unknown> {
+/** Typed by the schema (report-schema.ts), so the compiler checks every key the writer emits against it. */
+export function buildReportJson(input: ReportInput): ReportJson {
   const { engine, stats, dataset } = input;
-  const out: Record<string, unknown> = {
+  const st = input.streaming ? stats.streaming : undefined;
+  return {
     schema_version: REPORT_SCHEMA_VERSION,
     engine: {
       model: engine.model,
@@ -76,102 +81,118 @@ export function buildReportJson(input: ReportInput): Record<string, unknown> {
       output_throughput_per_gpu_tok_s: stats.perGpuOutputThroughput,
       request_latency_percentiles_ms: dump(scaleStats(stats.requestLatencyNs, MS)),
     },
-  };
-  const st = input.streaming ? stats.streaming : undefined;
-  if (st) {
-    out["streaming_metrics"] = {
-      token_output_speed_tok_s: st.perUserOutputSpeed,
-      avg_ttft_ms: st.avgTtftNs * MS,
-      avg_tpot_ms: st.avgTpotNs * MS,
-      tpot_percentiles: dump(scaleStats(st.tpotNs, MS)),
-      ttft_percentiles: dump(scaleStats(st.ttftNs, MS)),
-      gen_tps_percentiles: dump(st.gtps),
-    };
-  }
-  if (stats.decoding) out["decoding_stats"] = decodingJson(stats.decoding, input.decodingMode);
-  out["dataset"] = {
-    isl_stats: dump(dataset.isl_stats),
-    osl_stats: dump(dataset.osl_stats),
-    seq_len_stats: dump(dataset.seq_len_stats),
-    num_requests: dataset.num_requests,
-    dataset_path: dataset.dataset_path,
-    max_isl: dataset.max_isl,
-    max_osl: dataset.max_osl,
-    max_sequence_length: dataset.max_sequence_length,
-    avg_isl: dataset.avg_isl,
-    avg_osl: dataset.avg_osl,
-    avg_sequence_length: dataset.avg_sequence_length,
-  };
-  out["llm_bench"] = {
-    streaming: input.streaming,
-    failures: { num_failed: stats.numFailed, errors: stats.failures },
-    token_accounting: {
-      total_input_tokens: stats.totalInputTokens,
-      total_output_tokens: stats.totalOutputTokens,
-      generation_tokens: stats.generationTokens,
-      requested_output_tokens: stats.tokenAccounting.requestedOutputTokens,
-      mismatched_requests: stats.tokenAccounting.mismatchedRequests,
-      short_requests: stats.tokenAccounting.shortRequests,
+    ...(st
+      ? ({
+          streaming_metrics: {
+            token_output_speed_tok_s: st.perUserOutputSpeed,
+            avg_ttft_ms: st.avgTtftNs * MS,
+            avg_tpot_ms: st.avgTpotNs * MS,
+            tpot_percentiles: dump(scaleStats(st.tpotNs, MS)),
+            ttft_percentiles: dump(scaleStats(st.ttftNs, MS)),
+            gen_tps_percentiles: dump(st.gtps),
+          },
+        } satisfies Partial<ReportJson>)
+      : {}),
+    ...(stats.decoding
+      ? ({ decoding_stats: decodingJson(stats.decoding, input.decodingMode) } satisfies Partial<ReportJson>)
+      : {}),
+    dataset: {
+      isl_stats: dump(dataset.isl_stats),
+      osl_stats: dump(dataset.osl_stats),
+      seq_len_stats: dump(dataset.seq_len_stats),
+      num_requests: dataset.num_requests,
+      dataset_path: dataset.dataset_path,
+      max_isl: dataset.max_isl,
+      max_osl: dataset.max_osl,
+      max_sequence_length: dataset.max_sequence_length,
+      avg_isl: dataset.avg_isl,
+      avg_osl: dataset.avg_osl,
+      avg_sequence_length: dataset.avg_sequence_length,
     },
-    issue: {
-      issue_rate_ns: stats.issueRateNs,
-      submission_rate_req_s: stats.submissionRate,
-    },
-    queueing: {
-      queue_time_percentiles_ms: dump(scaleStats(stats.queueNs, MS)),
-      latency_from_scheduled_percentiles_ms: dump(scaleStats(stats.latencyFromScheduledNs, MS)),
-      ...(stats.slotIdleNs ? { slot_idle_percentiles_ms: dump(scaleStats(stats.slotIdleNs, MS)) } : {}),
-      ...(input.streaming
-        ? { ttft_from_scheduled_percentiles_ms: dump(scaleStats(stats.ttftFromScheduledNs, MS)) }
+    llm_bench: {
+      streaming: input.streaming,
+      failures: { num_failed: stats.numFailed, errors: stats.failures },
+      token_accounting: {
+        total_input_tokens: stats.totalInputTokens,
+        total_output_tokens: stats.totalOutputTokens,
+        generation_tokens: stats.generationTokens,
+        requested_output_tokens: stats.tokenAccounting.requestedOutputTokens,
+        mismatched_requests: stats.tokenAccounting.mismatchedRequests,
+        short_requests: stats.tokenAccounting.shortRequests,
+      },
+      issue: {
+        issue_rate_ns: stats.issueRateNs,
+        submission_rate_req_s: stats.submissionRate,
+      },
+      queueing: {
+        queue_time_percentiles_ms: dump(scaleStats(stats.queueNs, MS)),
+        latency_from_scheduled_percentiles_ms: dump(scaleStats(stats.latencyFromScheduledNs, MS)),
+        ...(stats.slotIdleNs
+          ? ({
+              slot_idle_percentiles_ms: dump(scaleStats(stats.slotIdleNs, MS)),
+            } satisfies Partial<LlmBenchJson["queueing"]>)
+          : {}),
+        ...(input.streaming
+          ? ({
+              ttft_from_scheduled_percentiles_ms: dump(scaleStats(stats.ttftFromScheduledNs, MS)),
+            } satisfies Partial<LlmBenchJson["queueing"]>)
+          : {}),
+      },
+      ...(input.load ? ({ load: loadJson(input.load) } satisfies Partial<LlmBenchJson>) : {}),
+      generation_time_percentiles_ms: dump(scaleStats(stats.generationTimeNs, MS)),
+      output_tokens_percentiles: dump(stats.outputTokens),
+      ...(stats.decoding
+        ? ({
+            global_acceptance_length: stats.decoding.globalAcceptanceLength,
+          } satisfies Partial<LlmBenchJson>)
         : {}),
+      ...(stats.goodput ? ({ goodput: goodputJson(stats.goodput) } satisfies Partial<LlmBenchJson>) : {}),
+      ...(input.requestLog !== undefined
+        ? ({ request_log: input.requestLog } satisfies Partial<LlmBenchJson>)
+        : {}),
+      ...(stats.failureReasons
+        ? ({ failure_reasons: stats.failureReasons } satisfies Partial<LlmBenchJson>)
+        : {}),
+      ...(stats.outputTokenCounts
+        ? ({
+            output_token_counts: {
+              server_counted_requests: stats.outputTokenCounts.serverCounted,
+              client_counted_requests: stats.outputTokenCounts.clientCounted,
+              both_counted_requests: stats.outputTokenCounts.bothCounted,
+              server_output_tokens: stats.outputTokenCounts.serverOutputTokens,
+              client_output_tokens: stats.outputTokenCounts.clientOutputTokens,
+              server_minus_client_tokens: stats.outputTokenCounts.difference,
+              differing_requests: stats.outputTokenCounts.differingRequests,
+            },
+          } satisfies Partial<LlmBenchJson>)
+        : {}),
+      ...(stats.inputTokenCounts
+        ? ({
+            input_token_counts: {
+              server_counted_requests: stats.inputTokenCounts.serverCounted,
+              server_input_tokens: stats.inputTokenCounts.serverInputTokens,
+              dataset_input_tokens: stats.inputTokenCounts.datasetInputTokens,
+              server_minus_dataset_tokens: stats.inputTokenCounts.difference,
+              differing_requests: stats.inputTokenCounts.differingRequests,
+            },
+          } satisfies Partial<LlmBenchJson>)
+        : {}),
+      ...(stats.chunks
+        ? ({
+            chunks: {
+              num_chunks: stats.chunks.chunks,
+              chunk_gap_percentiles_ms: dump(scaleStats(stats.chunks.chunkGapNs, MS)),
+              tokens_per_chunk_percentiles: dump(stats.chunks.tokensPerChunk),
+              tokens_per_chunk_source: stats.chunks.tokensPerChunkSource,
+            },
+          } satisfies Partial<LlmBenchJson>)
+        : {}),
+      ...telemetryJson(input),
     },
-    ...(input.load ? { load: loadJson(input.load) } : {}),
-    generation_time_percentiles_ms: dump(scaleStats(stats.generationTimeNs, MS)),
-    output_tokens_percentiles: dump(stats.outputTokens),
-    ...(stats.decoding ? { global_acceptance_length: stats.decoding.globalAcceptanceLength } : {}),
-    ...(stats.goodput ? { goodput: goodputJson(stats.goodput) } : {}),
-    ...(input.requestLog !== undefined ? { request_log: input.requestLog } : {}),
-    ...(stats.failureReasons ? { failure_reasons: stats.failureReasons } : {}),
-    ...(stats.outputTokenCounts
-      ? {
-          output_token_counts: {
-            server_counted_requests: stats.outputTokenCounts.serverCounted,
-            client_counted_requests: stats.outputTokenCounts.clientCounted,
-            both_counted_requests: stats.outputTokenCounts.bothCounted,
-            server_output_tokens: stats.outputTokenCounts.serverOutputTokens,
-            client_output_tokens: stats.outputTokenCounts.clientOutputTokens,
-            server_minus_client_tokens: stats.outputTokenCounts.difference,
-            differing_requests: stats.outputTokenCounts.differingRequests,
-          },
-        }
-      : {}),
-    ...(stats.inputTokenCounts
-      ? {
-          input_token_counts: {
-            server_counted_requests: stats.inputTokenCounts.serverCounted,
-            server_input_tokens: stats.inputTokenCounts.serverInputTokens,
-            dataset_input_tokens: stats.inputTokenCounts.datasetInputTokens,
-            server_minus_dataset_tokens: stats.inputTokenCounts.difference,
-            differing_requests: stats.inputTokenCounts.differingRequests,
-          },
-        }
-      : {}),
-    ...(stats.chunks
-      ? {
-          chunks: {
-            num_chunks: stats.chunks.chunks,
-            chunk_gap_percentiles_ms: dump(scaleStats(stats.chunks.chunkGapNs, MS)),
-            tokens_per_chunk_percentiles: dump(stats.chunks.tokensPerChunk),
-            tokens_per_chunk_source: stats.chunks.tokensPerChunkSource,
-          },
-        }
-      : {}),
-    ...telemetryJson(input),
   };
-  return out;
 }
 
-function loadJson(l: LoadSummary): Record<string, unknown> {
+function loadJson(l: LoadSummary): LlmBenchJson["load"] {
   return {
     partial: l.interrupted,
     shape: l.shape,
@@ -195,7 +216,7 @@ function loadJson(l: LoadSummary): Record<string, unknown> {
   };
 }
 
-function goodputJson(g: GoodputStatistics): Record<string, unknown> {
+function goodputJson(g: GoodputStatistics): LlmBenchJson["goodput"] {
   return {
     slo_ms: { ttft: g.slo.ttftMs ?? null, tpot: g.slo.tpotMs ?? null, e2el: g.slo.e2elMs ?? null },
     good_requests: g.goodRequests,
@@ -218,7 +239,7 @@ function dump(s: PercentileStats): PercentileStats {
   };
 }
 
-function decodingJson(d: DecodingStatistics, mode: string | undefined): Record<string, unknown> {
+function decodingJson(d: DecodingStatistics, mode: string | undefined): ReportJson["decoding_stats"] {
   return {
     mode: mode ?? null,
     num_draft_tokens_percentiles: dump(d.numDraftTokens),
@@ -302,7 +323,7 @@ export function requestEntry(
       ...(r.clientOutputTokens !== undefined ? { client_output_tokens: r.clientOutputTokens } : {}),
       ...(r.serverInputTokens !== undefined ? { server_input_tokens: r.serverInputTokens } : {}),
       ...(r.chunkTokens !== undefined ? { chunk_tokens: r.chunkTokens } : {}),
-      ...(r.chunkNs ? { chunk_timestamps: r.chunkNs } : {}),
+      ...(r.chunkTimesNs ? { chunk_timestamps: r.chunkTimesNs } : {}),
     },
   };
 }
@@ -396,6 +417,7 @@ function machineDetailsJson(m: MachineInfo) {
       threads: c.threads ?? null,
       vram_total_gib: c.vramTotalBytes !== undefined ? c.vramTotalBytes / 1024 ** 3 : null,
       sampling: c.sampling ?? null,
+      split: c.split ?? null,
     },
     host: {
       cpu: m.host.cpu,

@@ -46,7 +46,7 @@ function record(id: string, startMs: number, error?: string): RequestRecord {
     error,
     draftTokens: 8,
     acceptedDraftTokens: 4,
-    chunkNs: [(startMs + 10) * MS, (startMs + 40) * MS, (startMs + 80) * MS],
+    chunkTimesNs: [(startMs + 10) * MS, (startMs + 40) * MS, (startMs + 80) * MS],
     serverOutputTokens: 8,
     clientOutputTokens: 8,
   };

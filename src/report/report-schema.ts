@@ -1,6 +1,7 @@
 /**
- * The `--report_json` shape, defined once. `buildReportJson` (json.ts) must satisfy it (a test checks a real
- * report against it, strictly: an unknown key fails), and `schemas/report.schema.json` is generated from it
+ * The `--report_json` shape, defined once. `buildReportJson` (json.ts) returns its inferred type, so the compiler
+ * checks every key and value the writer emits; a test also checks a real report against it at run time, strictly
+ * (an unknown key fails), and `schemas/report.schema.json` is generated from it
  * (`scripts/gen-report-schema.ts`; a test regenerates it in memory and compares with the committed file).
  * Adding a key to the report means adding it here too, then regenerating the schema file.
  */
@@ -55,6 +56,12 @@ const machineSchema = z
         threads: nullableNum,
         vram_total_gib: nullableNum,
         sampling: z.string().nullable().describe("How tokens were sampled (embedded engine)"),
+        split: z
+          .string()
+          .nullable()
+          .describe(
+            "How the model was split over several GPUs (llama.cpp's layer split); null on one device",
+          ),
       })
       .describe("What ran the model (llm-bench)"),
     host: z

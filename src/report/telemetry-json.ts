@@ -6,14 +6,21 @@
 import type { GpuMetricsReport } from "../metrics/gpu-telemetry.ts";
 import type { CrossCheck, ServerMetricsReport } from "../metrics/server-telemetry.ts";
 import type { ReportInput } from "./report-input.ts";
+import type { ReportJson } from "./report-schema.ts";
+
+type LlmBenchJson = ReportJson["llm_bench"];
 
 const nul = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
 
-function crossJson(c: CrossCheck | undefined) {
-  return c ? { server: c.server, client: c.client, server_minus_client: c.difference } : null;
+function crossFields(c: CrossCheck) {
+  return { server: c.server, client: c.client, server_minus_client: c.difference };
 }
 
-function serverJson(r: ServerMetricsReport): Record<string, unknown> {
+function crossJson(c: CrossCheck | undefined) {
+  return c ? crossFields(c) : null;
+}
+
+function serverJson(r: ServerMetricsReport): NonNullable<LlmBenchJson["server_metrics"]> {
   const gauge = (g: { average: number; maximum: number; samples: number } | undefined) =>
     g ? { average: g.average, maximum: g.maximum, samples: g.samples } : null;
   return {
@@ -36,7 +43,7 @@ function serverJson(r: ServerMetricsReport): Record<string, unknown> {
     cross_check: {
       generation_tokens: crossJson(r.generationTokens),
       prompt_tokens: r.promptTokens
-        ? { ...crossJson(r.promptTokens), client_source: r.promptTokens.clientSource }
+        ? { ...crossFields(r.promptTokens), client_source: r.promptTokens.clientSource }
         : null,
       requests: crossJson(r.requests),
       failed_requests: r.failedRequests,
@@ -45,7 +52,7 @@ function serverJson(r: ServerMetricsReport): Record<string, unknown> {
   };
 }
 
-function gpuJson(r: GpuMetricsReport): Record<string, unknown> {
+function gpuJson(r: GpuMetricsReport): NonNullable<LlmBenchJson["gpu_metrics"]> {
   return {
     source: "nvidia-smi",
     command: r.command,
@@ -81,9 +88,11 @@ function gpuJson(r: GpuMetricsReport): Record<string, unknown> {
 }
 
 /** The `llm_bench` keys of the telemetry that ran (none when neither did). */
-export function telemetryJson(input: ReportInput): Record<string, unknown> {
+export function telemetryJson(input: ReportInput): Pick<LlmBenchJson, "server_metrics" | "gpu_metrics"> {
   return {
-    ...(input.serverMetrics ? { server_metrics: serverJson(input.serverMetrics) } : {}),
-    ...(input.gpuMetrics ? { gpu_metrics: gpuJson(input.gpuMetrics) } : {}),
+    ...(input.serverMetrics
+      ? ({ server_metrics: serverJson(input.serverMetrics) } satisfies Partial<LlmBenchJson>)
+      : {}),
+    ...(input.gpuMetrics ? ({ gpu_metrics: gpuJson(input.gpuMetrics) } satisfies Partial<LlmBenchJson>) : {}),
   };
 }

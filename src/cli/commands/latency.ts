@@ -15,7 +15,7 @@ import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
-import { given, withInterrupt } from "../run-support.ts";
+import { commandLineValue, withInterrupt } from "../run-support.ts";
 import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
 interface LatencyFlags extends EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
@@ -64,8 +64,8 @@ export function registerLatency(program: Command): void {
         runLatency({
           ...sharedRunOptions(env, flags),
           concurrency: flags.concurrency,
-          maxSeqLen: given(cmd, flags, "max_seq_len"),
-          kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
+          maxSeqLen: commandLineValue(cmd, flags, "max_seq_len"),
+          kvCacheFreeGpuMemFraction: commandLineValue(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
           reportJson: flags.report_json,
           iterationLog: flags.iteration_log,
           requestLog: flags.request_log,

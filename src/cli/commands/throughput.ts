@@ -15,7 +15,7 @@ import { benchEnv } from "../env.ts";
 import { addOpenAiFlags, type OpenAiFlags, openAiOptions } from "../openai-flags.ts";
 import { floatArg, intArg } from "../parsers.ts";
 import { createProgress } from "../progress.ts";
-import { given, withInterrupt } from "../run-support.ts";
+import { commandLineValue, withInterrupt } from "../run-support.ts";
 import { addTelemetryFlags, type TelemetryFlags, telemetryOptions } from "../telemetry-flags.ts";
 
 interface ThroughputFlags extends OpenAiFlags, EngineAndDatasetFlags, OutputFlags, TelemetryFlags {
@@ -80,11 +80,11 @@ export function registerThroughput(program: Command): void {
           requestRate: flags.request_rate > 0 ? flags.request_rate : undefined,
           burstiness: flags.burstiness,
           durationS: flags.duration,
-          maxBatchSize: given(cmd, flags, "max_batch_size"),
-          maxNumTokens: given(cmd, flags, "max_num_tokens"),
-          maxSeqLen: given(cmd, flags, "max_seq_len"),
-          kvCacheFreeGpuMemFraction: given(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
-          schedulerPolicy: given(cmd, flags, "scheduler_policy"),
+          maxBatchSize: commandLineValue(cmd, flags, "max_batch_size"),
+          maxNumTokens: commandLineValue(cmd, flags, "max_num_tokens"),
+          maxSeqLen: commandLineValue(cmd, flags, "max_seq_len"),
+          kvCacheFreeGpuMemFraction: commandLineValue(cmd, flags, "kv_cache_free_gpu_mem_fraction"),
+          schedulerPolicy: commandLineValue(cmd, flags, "scheduler_policy"),
           enableChunkedContext: chunked,
           streaming: flags.streaming,
           reportJson: flags.report_json,

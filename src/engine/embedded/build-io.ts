@@ -1,5 +1,7 @@
 /** The file-system side of `build`: the pre-write checks, the GGUF copy and the atomic directory swap. */
-import { copyFile, link, rename, rm, statfs } from "node:fs/promises";
+
+import { copyFile, link, rename, rm, stat, statfs } from "node:fs/promises";
+import { dirname } from "node:path";
 import { UnsupportedError } from "../../errors.ts";
 import type { BuildPlan } from "./build.ts";
 import { type DeviceMemory, GIB } from "./device-memory.ts";
@@ -33,7 +35,7 @@ export async function checkFeasible(
         "or check the plan with --dry_run.",
     );
   }
-  const fs = await statfs(dir);
+  const fs = await statfs(await existingAncestor(dir));
   const free = fs.bavail * fs.bsize;
   const need = plan.weights.kind === "gguf" ? 0 : plan.plannedGgufBytes;
   if (need + 64 * 1024 ** 2 > free) {
@@ -41,6 +43,21 @@ export async function checkFeasible(
       `The engine needs about ${gib(need)} of disk but only ${gib(free)} is free under ${dir}. ` +
         "Free some space, use another --workspace, or check the plan with --dry_run.",
     );
+  }
+}
+
+/** `dir` or its nearest existing parent: the engine's folders are created only once the build is known to fit. */
+async function existingAncestor(dir: string): Promise<string> {
+  let d = dir;
+  for (;;) {
+    try {
+      await stat(d);
+      return d;
+    } catch {
+      const up = dirname(d);
+      if (up === d) return d;
+      d = up;
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -246,17 +247,21 @@ describe("buildEngine (real build, llm-bench/tiny-llama)", () => {
     assert.equal(cfg.llm_bench.gguf_bytes, (await stat(src)).size);
   });
 
-  it("refuses, before writing, a TP>1 build on a machine without GPUs", async () => {
-    const workspace = join(root, "ws-tp2");
+  it("refuses, before writing, a PP>1 build on a machine without GPUs, and any TP>1 build", async () => {
+    const workspace = join(root, "ws-pp2");
     await assert.rejects(
-      run({ model: "llm-bench/tiny-llama", workspace, maxSeqLen: 64, tpSize: 2 }),
+      run({ model: "llm-bench/tiny-llama", workspace, maxSeqLen: 64, ppSize: 2 }),
       (e: unknown) =>
         e instanceof UnsupportedError &&
-        /TP2-PP1 needs 2 GPUs for llama\.cpp to split the model over, but llama\.cpp runs on the CPU here/.test(
+        /TP1-PP2 needs 2 GPUs for llama\.cpp to split the model over, but llama\.cpp runs on the CPU here/.test(
           e.message,
         ),
     );
-    assert.deepEqual(await listAll(join(workspace, "llm-bench", "tiny-llama")), []);
+    await assert.rejects(
+      run({ model: "llm-bench/tiny-llama", workspace, maxSeqLen: 64, tpSize: 2 }),
+      (e: unknown) => e instanceof UnsupportedError && /row split \(LLAMA_SPLIT_MODE_ROW\)/.test(e.message),
+    );
+    assert.equal(existsSync(workspace), false, "nothing written");
   });
 
   it("refuses an engine larger than the device memory", async () => {

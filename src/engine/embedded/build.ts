@@ -4,6 +4,7 @@
  * GGUF types, and writes `<workspace>/<org>/<model>/tp_X_pp_Y/` through a temporary directory and a rename.
  * `dryRun` stops after the plan, so a 70B plan can be checked on a laptop.
  */
+
 import { chmod, copyFile, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type CompatVersion, heuristicVersionFor } from "../../compat.ts";
@@ -53,6 +54,7 @@ import {
 } from "./engine-dir.ts";
 import { writeGguf } from "./gguf/index.ts";
 import { validateGgufFile } from "./gguf/validate.ts";
+import { rowSplitUnsupported } from "./gpu-split.ts";
 
 export interface BuildOptions {
   model: string;
@@ -337,6 +339,8 @@ export async function buildEngine(opts: BuildOptions): Promise<BuildResult> {
     await checkOutputPaths([{ flag: "--workspace", path: engineDir, kind: "dir" }]);
   }
   const { plan, tokenizer } = await planBuild(opts, probeDevice);
+  // No machine can run it (gpu-split.ts), so no GPU count makes it buildable; --dry_run still plans it.
+  if (!opts.dryRun && tpSize > 1) throw rowSplitUnsupported(tpSize, ppSize, "build");
   if (opts.dryRun) {
     log.info(
       `Dry run: the engine would hold about ${gib(plan.plannedGgufBytes)} of ${plan.weightType} weights; nothing was written.`,
@@ -358,8 +362,8 @@ export async function buildEngine(opts: BuildOptions): Promise<BuildResult> {
     device = { ...device, gpuCount: real.gpuCount, gpuNames: real.gpuNames, backend: real.backend };
   }
   const parent = dirname(plan.engineDir);
-  await mkdir(parent, { recursive: true });
   await checkFeasible(plan, tpSize, ppSize, device, parent);
+  await mkdir(parent, { recursive: true });
 
   const tmp = await mkdtemp(join(parent, `.${basename(plan.engineDir)}.tmp-`));
   try {

@@ -63,6 +63,8 @@ export interface EmbeddedEngineOptions {
   onIteration?: ((stats: IterationStats) => void) | undefined;
   /** Speculative decoding (greedy verification of drafts); off when undefined. */
   speculative?: SpeculativeConfig | undefined;
+  /** How the model is split over several GPUs, for the report (gpu-split.ts); undefined on one device. */
+  split?: string | undefined;
 }
 
 interface Live {
@@ -76,6 +78,8 @@ interface Live {
   /** Speculative decoding: drafts verified and accepted over the request. */
   draftTokens: number;
   acceptedDraftTokens: number;
+  /** Drafts fed for this request in the current step (always 0 without a drafter). */
+  stepDrafts: number;
   cancelled: boolean;
   error: string | undefined;
   resolve: (r: GenerationResult) => void;
@@ -145,7 +149,8 @@ export class EmbeddedEngine implements Engine {
       `Embedded engine ready: ${opts.scheduler.maxBatchSize} sequences x ${rt.context.contextSize} KV cells, ` +
         `batch ${opts.scheduler.maxNumTokens} tokens, ${opts.threads} threads, device ${rt.device}`,
     );
-    return new EmbeddedEngine(rt, { ...opts.info, device: rt.compute }, opts, drafter);
+    const compute = opts.split ? { ...rt.compute, split: opts.split } : rt.compute;
+    return new EmbeddedEngine(rt, { ...opts.info, device: compute }, opts, drafter);
   }
 
   /** The engine's facts; the device's sampling path can change once (a failed check of the native sampler). */
@@ -193,6 +198,7 @@ export class EmbeddedEngine implements Engine {
         decodeIterations: 0,
         draftTokens: 0,
         acceptedDraftTokens: 0,
+        stepDrafts: 0,
         cancelled: false,
         error: undefined,
         resolve,
@@ -255,8 +261,17 @@ export class EmbeddedEngine implements Engine {
     });
   }
 
+  /**
+   * The step loop. A plain step is a speculative step with no drafts (k = 0 for every request): each decode item
+   * feeds [last token, d1..dk] and gets logits at all k+1 positions; the longest prefix of drafts the target would
+   * have chosen greedily is accepted, plus the target's own token after it, so the output is exactly plain greedy
+   * decoding's. KV cells of rejected drafts are removed. Without a drafter nothing is allocated beyond the plain
+   * step's needs (no draft jobs, no per-request draft arrays), since this is the path measured against
+   * llama-batched-bench.
+   */
   private async run(): Promise<void> {
     const native = this.rt.native;
+    const drafter = this.drafter;
     // Start on the next turn of the event loop, so that requests submitted together (offline mode) share the
     // first step instead of the first one running alone.
     await new Promise((r) => setImmediate(r));
@@ -274,68 +289,121 @@ export class EmbeddedEngine implements Engine {
         await new Promise((r) => setImmediate(r));
         continue;
       }
-      if (this.drafter) {
-        await this.speculativeStep(plan, t0, this.drafter);
-        continue;
-      }
-      const total = plan.prefillTokens + plan.decodeTokens;
-      native.initBatch(total);
-      const sampleAt: number[] = [];
-      const sampleEntries: Live[] = [];
-      for (const it of plan.items) {
-        const entry = this.live.get(it.req)!;
-        const logit = it.sample ? new Uint32Array([it.count - 1]) : EMPTY;
-        const idx = native.addToBatch(
-          it.req.slot,
-          it.from,
-          entry.tokens.subarray(it.from, it.from + it.count),
-          logit,
-        );
-        if (it.sample) {
-          sampleAt.push(idx[0]!);
-          sampleEntries.push(entry);
+      let drafted = 0;
+      if (drafter) {
+        try {
+          drafted = await this.draft(plan, drafter);
+        } catch (err) {
+          this.failStep(plan, err, "drafting");
+          continue;
         }
       }
-      let sampled: number[];
+      const sampleAt: number[] = [];
+      const sampleEntries: Live[] = [];
+      let samples: number[];
       try {
+        native.initBatch(plan.prefillTokens + plan.decodeTokens + drafted);
+        for (const it of plan.items) {
+          const entry = this.live.get(it.req)!;
+          const k = entry.stepDrafts;
+          const logit = !it.sample ? EMPTY : k > 0 ? this.verifyLogits[k]! : new Uint32Array([it.count - 1]);
+          const idx = native.addToBatch(
+            it.req.slot,
+            it.from,
+            entry.tokens.subarray(it.from, it.from + it.count + k),
+            logit,
+          );
+          if (!it.sample) continue;
+          sampleEntries.push(entry);
+          for (let i = 0; i < idx.length; i++) sampleAt.push(idx[i]!);
+        }
         const tDecode = nowNs();
         await native.decodeBatch();
         const tDecoded = nowNs();
         this.decodeNs = tDecoded - tDecode;
-        sampled = await this.sampling.sample(native, sampleAt);
+        samples = await this.sampling.sample(native, sampleAt);
         this.sampleNs = nowNs() - tDecoded;
       } catch (err) {
-        // A failed decode fails the requests of this step; the others go on.
-        const msg = `llama.cpp decode failed: ${(err as Error).message}`;
-        log.error(msg);
-        for (const it of plan.items) {
-          const entry = this.live.get(it.req);
-          if (entry) {
-            entry.error = msg;
-            this.finish(entry);
-          }
-        }
+        this.failStep(plan, err, "decode");
         continue;
       }
       this.scheduler.commit(plan);
       const t1 = nowNs();
-      for (let i = 0; i < sampleEntries.length; i++) {
-        const e = sampleEntries[i]!;
-        const tok = sampled[i]!;
-        const g = e.sched.generated; // already counts this token
-        e.tokens[e.sched.promptTokens + g - 1] = tok;
+      let accepted = 0;
+      let first = 0;
+      for (let s = 0; s < sampleEntries.length; s++) {
+        const e = sampleEntries[s]!;
+        const req = e.sched;
+        const k = e.stepDrafts;
+        // Index of this step's first new token (commit counted it); drafts d1..dk sit at base..base+k-1.
+        const base = req.promptTokens + req.generated - 1;
+        let a = 0;
+        while (a < k && samples[first + a] === e.tokens[base + a]) a++;
+        e.tokens[base + a] = samples[first + a]!;
+        first += k + 1;
+        let n = a + 1;
+        const eos = e.request.eosId;
+        if (eos !== undefined) {
+          for (let i = 0; i < n; i++) {
+            if (e.tokens[base + i] === eos) {
+              n = i + 1;
+              req.stopped = true;
+              break;
+            }
+          }
+        }
+        if (k > 0) {
+          this.scheduler.commitAccepted(req, n - 1, a);
+          if (a < k) native.removeTokenCellsFromSequence(req.slot, base + a, -1);
+          drafter?.rollback(req.slot, base + a);
+          e.draftTokens += k;
+          e.acceptedDraftTokens += n - 1;
+          accepted += n - 1;
+        }
         e.decodeIterations++;
         if (e.firstTokenNs === undefined) e.firstTokenNs = t1;
-        e.sink?.onTokens?.([tok], t1);
-        if (e.request.eosId !== undefined && tok === e.request.eosId) e.sched.stopped = true;
+        e.sink?.onTokens?.(n === 1 ? [e.tokens[base]!] : Array.from(e.tokens.subarray(base, base + n)), t1);
       }
       for (const it of plan.items) {
         const e = this.live.get(it.req);
         if (e && it.req.done) this.finish(e);
       }
       this.steps++;
-      if (this.opts.onIteration) this.reportIteration(plan, t0, t1);
+      if (this.opts.onIteration) {
+        if (drafter) this.reportIteration(plan, t0, t1, drafted, accepted);
+        else this.reportIteration(plan, t0, t1);
+      }
     }
+  }
+
+  /**
+   * Proposes this step's drafts and sets each item's `stepDrafts` (0 for items without drafts); returns their
+   * total. Drafts fit in the step's token budget, and a request never drafts past its last output token.
+   */
+  private async draft(plan: StepPlan, drafter: Drafter): Promise<number> {
+    const maxDraft = this.verifyLogits.length - 1;
+    let budget = this.opts.scheduler.maxNumTokens - plan.prefillTokens - plan.decodeTokens;
+    const jobs: DraftJob[] = [];
+    const owners: Live[] = [];
+    for (const it of plan.items) {
+      const entry = this.live.get(it.req)!;
+      entry.stepDrafts = 0;
+      if (!it.decode || budget <= 0) continue;
+      const k = Math.min(maxDraft, it.req.outputTokens - it.req.generated - 1, budget);
+      if (k <= 0) continue;
+      jobs.push({ slot: it.req.slot, owner: entry, tokens: entry.tokens, known: it.req.known, k });
+      owners.push(entry);
+      budget -= k;
+    }
+    if (jobs.length === 0) return 0;
+    await drafter.propose(jobs);
+    let drafted = 0;
+    for (let i = 0; i < jobs.length; i++) {
+      const k = jobs[i]!.k;
+      owners[i]!.stepDrafts = k;
+      drafted += k;
+    }
+    return drafted;
   }
 
   private reportIteration(plan: StepPlan, t0: number, t1: number, drafts?: number, accepted?: number): void {
@@ -372,104 +440,6 @@ export class EmbeddedEngine implements Engine {
         this.finish(entry);
       }
     }
-  }
-
-  /**
-   * One step with speculative decoding. Each decode item feeds [last token, d1..dk] and gets logits at all k+1
-   * positions; the longest prefix of drafts the target would have chosen greedily is accepted, plus the target's
-   * own token after it, so the output is exactly plain greedy decoding's. KV cells of rejected drafts are removed.
-   * Context (prefill) items run as in the plain step.
-   */
-  private async speculativeStep(plan: StepPlan, t0: number, drafter: Drafter): Promise<void> {
-    const native = this.rt.native;
-    const maxDraft = this.verifyLogits.length - 1;
-    // Drafts fit in the step's token budget, and a request never drafts past its last output token.
-    let budget = this.opts.scheduler.maxNumTokens - plan.prefillTokens - plan.decodeTokens;
-    const jobs: DraftJob[] = [];
-    const jobOf = new Map<SchedRequest, DraftJob>();
-    for (const it of plan.items) {
-      if (!it.decode || budget <= 0) continue;
-      const k = Math.min(maxDraft, it.req.outputTokens - it.req.generated - 1, budget);
-      if (k <= 0) continue;
-      const entry = this.live.get(it.req)!;
-      const job: DraftJob = { slot: it.req.slot, owner: entry, tokens: entry.tokens, known: it.req.known, k };
-      jobs.push(job);
-      jobOf.set(it.req, job);
-      budget -= k;
-    }
-    let drafted = 0;
-    const sampleAt: number[] = [];
-    const sampled: Array<{ entry: Live; first: number; k: number }> = [];
-    let samples: number[];
-    let phase = "drafting";
-    try {
-      if (jobs.length > 0) await drafter.propose(jobs);
-      phase = "decode";
-      for (const j of jobs) drafted += j.k;
-      native.initBatch(plan.prefillTokens + plan.decodeTokens + drafted);
-      for (const it of plan.items) {
-        const entry = this.live.get(it.req)!;
-        const k = jobOf.get(it.req)?.k ?? 0;
-        const logit = !it.sample ? EMPTY : k > 0 ? this.verifyLogits[k]! : new Uint32Array([it.count - 1]);
-        const idx = native.addToBatch(
-          it.req.slot,
-          it.from,
-          entry.tokens.subarray(it.from, it.from + it.count + k),
-          logit,
-        );
-        if (!it.sample) continue;
-        sampled.push({ entry, first: sampleAt.length, k });
-        for (let i = 0; i < idx.length; i++) sampleAt.push(idx[i]!);
-      }
-      const tDecode = nowNs();
-      await native.decodeBatch();
-      const tDecoded = nowNs();
-      this.decodeNs = tDecoded - tDecode;
-      samples = await this.sampling.sample(native, sampleAt);
-      this.sampleNs = nowNs() - tDecoded;
-    } catch (err) {
-      this.failStep(plan, err, phase);
-      return;
-    }
-    this.scheduler.commit(plan);
-    const t1 = nowNs();
-    let accepted = 0;
-    for (const { entry: e, first, k } of sampled) {
-      const req = e.sched;
-      // Index of this step's first new token; drafts d1..dk sit at base..base+k-1 (they were fed there).
-      const base = req.promptTokens + req.generated - 1;
-      let a = 0;
-      while (a < k && samples[first + a] === e.tokens[base + a]) a++;
-      e.tokens[base + a] = samples[first + a]!;
-      let n = a + 1;
-      const eos = e.request.eosId;
-      if (eos !== undefined) {
-        for (let i = 0; i < n; i++) {
-          if (e.tokens[base + i] === eos) {
-            n = i + 1;
-            req.stopped = true;
-            break;
-          }
-        }
-      }
-      if (k > 0) {
-        this.scheduler.commitAccepted(req, n - 1, a);
-        if (a < k) native.removeTokenCellsFromSequence(req.slot, base + a, -1);
-        drafter.rollback(req.slot, base + a);
-        e.draftTokens += k;
-        e.acceptedDraftTokens += n - 1;
-        accepted += n - 1;
-      }
-      e.decodeIterations++;
-      if (e.firstTokenNs === undefined) e.firstTokenNs = t1;
-      e.sink?.onTokens?.(Array.from(e.tokens.subarray(base, base + n)), t1);
-    }
-    for (const it of plan.items) {
-      const e = this.live.get(it.req);
-      if (e && it.req.done) this.finish(e);
-    }
-    this.steps++;
-    if (this.opts.onIteration) this.reportIteration(plan, t0, t1, drafted, accepted);
   }
 
   stats(): EngineRuntimeStats {

@@ -8,10 +8,12 @@ import { parseModelConfig } from "../../model/config-reader.ts";
 import { loadTokenizerFromFiles } from "../../model/hf-tokenizer.ts";
 import { log } from "../../util/log.ts";
 import type { BackendOptions, PreparedBackend } from "../backend.ts";
+import { probeVisibleGpus } from "../machine.ts";
 import type { EngineInfo } from "../types.ts";
 import { buildEngine } from "./build.ts";
 import { EmbeddedEngine } from "./embedded-engine.ts";
 import { type EngineConfig, readEngineConfig } from "./engine-dir.ts";
+import { checkSplitDevices, describeSplit, planGpuSplit } from "./gpu-split.ts";
 import { gpuChoice, nodeLlamaCppVersion, resolveDevice } from "./llama-native.ts";
 import { defaultThreads, kvBytesPerToken, resolveRuntimeSettings } from "./runtime-settings.ts";
 
@@ -51,7 +53,30 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
       const kvType = lb.kv_cache_type.toUpperCase();
       const rt = opts.runtime;
       const threads = rt.threads ?? defaultThreads();
+      const configPath = join(dir, "config.json");
+      const { tp_size: tpSize, pp_size: ppSize } = config.pretrained_config.mapping;
+      // Which GPUs, before llama.cpp's CUDA backend starts: it reads CUDA_VISIBLE_DEVICES once.
+      const split = planGpuSplit({
+        tpSize,
+        ppSize,
+        configPath,
+        device: rt.device ?? "auto",
+        visible: await probeVisibleGpus(),
+        cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES,
+      });
+      if (
+        split.cudaVisibleDevices !== undefined &&
+        split.cudaVisibleDevices !== process.env.CUDA_VISIBLE_DEVICES
+      ) {
+        log.info(
+          `GPUs for world size ${split.worldSize}: CUDA_VISIBLE_DEVICES=${split.cudaVisibleDevices} ` +
+            `(${split.gpus.map((g) => `${g.index}: ${g.name}`).join("; ")}).`,
+        );
+        process.env.CUDA_VISIBLE_DEVICES = split.cudaVisibleDevices;
+      }
       const device = await resolveDevice(threads, gpuChoice(rt.device));
+      // No GPU backend at all: refuse before loading the weights.
+      if (device.gpu === false) checkSplitDevices(split, "cpu", [], configPath);
       const settings = resolveRuntimeSettings({
         engine: {
           maxBatchSize: config.build_config.max_batch_size,
@@ -108,7 +133,15 @@ export async function prepareEmbedded(opts: BackendOptions): Promise<PreparedBac
         kvCacheType: kvType,
         onIteration: opts.onIteration,
         speculative: opts.speculative,
+        split: describeSplit(split),
       });
+      try {
+        const used = engine.info.device;
+        checkSplitDevices(split, used?.backend ?? "cpu", used?.devices ?? [], configPath);
+      } catch (err) {
+        await engine.stop();
+        throw err;
+      }
       return { engine, info: engine.info };
     },
   };

@@ -199,7 +199,7 @@ describe("token accounting", () => {
       assert.equal(r.serverOutputTokens, 10);
       assert.equal(r.outputText, " the".repeat(10));
       assert.deepEqual(r.outputIds, []); // counted after the run, not on the load path
-      assert.deepEqual(r.chunkTokenCounts, [4, 4, 2]);
+      assert.deepEqual(r.chunkTokens, [4, 4, 2]);
       assert.equal(r.chunkTimesNs!.length, 3);
       assert.equal(r.decodeIterations, 3);
       assert.equal(r.firstTokenNs, r.chunkTimesNs![0]);
@@ -212,7 +212,7 @@ describe("token accounting", () => {
       const r = await engine.generate({ id: "1", inputIds: [1], maxTokens: 7, streaming: true });
       await engine.stop();
       assert.equal(r.serverOutputTokens, 7);
-      assert.equal(r.chunkTokenCounts, undefined);
+      assert.equal(r.chunkTokens, undefined);
       assert.equal(r.chunkTimesNs!.length, 3);
     });
   });
@@ -265,7 +265,7 @@ describe("token accounting", () => {
       await engine.stop();
       assert.equal(r.error, undefined);
       assert.equal(r.chunkTimesNs!.length, 2);
-      assert.deepEqual(r.chunkTokenCounts, [2, 2]);
+      assert.deepEqual(r.chunkTokens, [2, 2]);
       const last = bodies.at(-1)!;
       assert.deepEqual(last["messages"], [{ role: "user", content: "Hi" }]);
     });

@@ -191,7 +191,7 @@ export class OpenAiEngine implements Engine {
     };
     if (acc.serverTokens !== undefined) result.serverOutputTokens = acc.serverTokens;
     if (acc.serverPromptTokens !== undefined) result.serverInputTokens = acc.serverPromptTokens;
-    if (perChunk) result.chunkTokenCounts = perChunk;
+    if (perChunk) result.chunkTokens = perChunk;
     // Ids sent with the chunks are counted as received; re-tokenizing text is the fallback (and does not
     // round-trip for every output, e.g. a dummy-weight model's).
     const ids = acc.receivedIds();

@@ -94,7 +94,7 @@ describe("the probe sees what the server ignores (llama-server's behaviour)", { 
       // 8 tokens in 8 chunks: the usage-only final event (empty text, finish_reason) is not a ninth.
       assert.equal(r.chunkTimesNs!.length, 8);
       assert.equal(r.decodeIterations, 8);
-      assert.equal(r.chunkTokenCounts, undefined);
+      assert.equal(r.chunkTokens, undefined);
     });
   });
 

@@ -8,7 +8,7 @@
  * (kept for the client-side count after the run) and its chunks and ids. Past either bound the request fails as
  * `response_too_large`, so a server cannot grow the client's memory, or the count's work, without end.
  */
-import { ScannedEvent, scanEvent, scanFramedEvent } from "./event-scan.ts";
+import { ScannedEvent, scanEvent, scanFramedEvent } from "./event-layouts.ts";
 
 /** A request's outcome as a short reason code, or undefined on success. */
 export type FailureCode =

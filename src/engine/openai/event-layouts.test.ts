@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ScannedEvent, scanEvent } from "./event-scan.ts";
+import { ScannedEvent, scanEvent } from "./event-layouts.ts";
 import { SseReader } from "./sse.ts";
 import { StreamAccumulator } from "./stream.ts";
 

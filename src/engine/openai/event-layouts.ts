@@ -1,7 +1,7 @@
 /**
  * Reads streamed events' JSON without JSON.parse's object tree (that tree was ~30 % of the client's CPU), with
- * JSON.parse's results. A character-by-character walk in JS (event-walk.ts) costs about what JSON.parse does, so
- * it only runs to learn an event's *layout*: the events of a server differ only in a few values (text, ids,
+ * JSON.parse's results. A character-by-character walk in JS (event-json-reader.ts) costs about what JSON.parse
+ * does, so it only runs to learn an event's *layout*: the events of a server differ only in a few values (text, ids,
  * finish reason, counts, request ids). The layout becomes a template of literal pieces and value slots, compiled
  * to one regular expression; later events are matched by it and only the slot values are read. An event no
  * layout matches is walked, and its layout learned. Anything the walk does not read with certainty is left to
@@ -23,7 +23,7 @@ import {
   TEXT,
   USAGE,
   walkEvent,
-} from "./event-walk.ts";
+} from "./event-json-reader.ts";
 
 export { ScannedEvent };
 

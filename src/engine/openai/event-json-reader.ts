@@ -1,9 +1,9 @@
 /**
- * The strict one-pass reader behind event-scan.ts: it walks an event's JSON once, validating everything as
+ * The strict one-pass reader behind event-layouts.ts: it walks an event's JSON once, validating everything as
  * JSON.parse would, and picks choices[0]'s text (or delta), finish_reason, token_ids, usage.completion_tokens and
- * usage.prompt_tokens out of it without building an object tree. It answers false on anything it does not read with certainty: an
- * `error` field, repeated keys it reads, unexpected types, nesting deeper than 64. While it walks it can note
- * where every value that may change lies (slots), which event-scan.ts turns into a layout.
+ * usage.prompt_tokens out of it without building an object tree. It answers false on anything it does not read
+ * with certainty: an `error` field, repeated keys it reads, unexpected types, nesting deeper than 64. While it
+ * walks it can note where every value that may change lies (slots), which event-layouts.ts turns into a layout.
  */
 
 /** What a slot holds. Plain numbers, not an enum: the sources run type-stripped too. */
