@@ -31,4 +31,4 @@ for rep in 1 2; do
   python3 $R/bench/peer-closed-loop-aiohttp.py http://127.0.0.1:8080 $W/ws/d256.jsonl $CONC | tee $OUT/peer-$rep.json
 done
 kill $SP; wait $SP 2>/dev/null
-for rep in 1 2; do grep -E "TTFT\] (MINIMUM|P50|P90|P99)|TPOT\] (P50)|Total Output|Energy|Average power|slot" $OUT/llm-$rep.txt; done
+for rep in 1 2; do grep -E "TTFT\] (MINIMUM|P50|P90|P99)|TPOT\] (P50)|Total Output|Energy|Average power|Slot Idle\] (P50|P99)" $OUT/llm-$rep.txt; done

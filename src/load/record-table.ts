@@ -47,6 +47,8 @@ export interface RowInput {
   outputIds: number[] | undefined;
   /** The chunk times the load's sink saw (with `--request_json`), used when the engine keeps no chunk log. */
   sinkTimesNs: number[] | undefined;
+  /** Closed loops: the end of the request whose slot this one took (RequestRecord.slotFreedNs). */
+  slotFreedNs?: number | undefined;
 }
 
 export class RecordTable {
@@ -65,6 +67,7 @@ export class RecordTable {
   /** @internal */ scheduledNs = new Float64Array(0);
   /** @internal */ startNs = new Float64Array(0);
   /** @internal */ sentNs = new Float64Array(0);
+  /** @internal */ slotFreedNs = new Float64Array(0);
   /** @internal */ firstByteNs = new Float64Array(0);
   /** @internal */ firstTokenNs = new Float64Array(0);
   /** @internal */ endNs = new Float64Array(0);
@@ -116,6 +119,7 @@ export class RecordTable {
     this.scheduledNs[i] = input.scheduledNs;
     this.startNs[i] = input.startNs;
     this.sentNs[i] = result.sentNs ?? Number.NaN;
+    this.slotFreedNs[i] = input.slotFreedNs ?? Number.NaN;
     this.firstByteNs[i] = result.firstByteNs ?? Number.NaN;
     // Without streaming the client only sees the end of the request: no first-token time exists.
     this.firstTokenNs[i] = input.streaming && result.firstTokenNs !== undefined ? result.firstTokenNs : -1;
@@ -233,6 +237,7 @@ export class RecordTable {
     this.scheduledNs = f64(this.scheduledNs);
     this.startNs = f64(this.startNs);
     this.sentNs = f64(this.sentNs);
+    this.slotFreedNs = f64(this.slotFreedNs);
     this.firstByteNs = f64(this.firstByteNs);
     this.firstTokenNs = f64(this.firstTokenNs);
     this.endNs = f64(this.endNs);
@@ -334,6 +339,9 @@ export class TableRecord implements RequestRecord {
   get sentNs(): number | undefined {
     return optionalTime(this.table.sentNs[this.row]!);
   }
+  get slotFreedNs(): number | undefined {
+    return optionalTime(this.table.slotFreedNs[this.row]!);
+  }
   get firstByteNs(): number | undefined {
     return optionalTime(this.table.firstByteNs[this.row]!);
   }
@@ -405,6 +413,7 @@ void EVERY_FACT_STORED;
 
 const OPTIONAL = [
   "sentNs",
+  "slotFreedNs",
   "firstByteNs",
   "outputIds",
   "draftTokens",

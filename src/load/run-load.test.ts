@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { DatasetRequest } from "../dataset/types.ts";
+import { slotIdleNs } from "../metrics/request-metrics.ts";
 import { arrivalOffsetsNs } from "./arrivals.ts";
 import { FakeEngine } from "./fake-engine.ts";
 import { runOffline } from "./offline.ts";
@@ -55,6 +56,33 @@ describe("runLoad", { timeout: 60_000 }, () => {
     assert.ok(records.some((r) => r.startNs - r.scheduledNs > 20e6));
     assert.equal(summary.shape, "rate");
     assert.equal(summary.requestRate, 400);
+  });
+
+  it("closed loop: a request that waited for a slot records the end of the request that freed it", async () => {
+    const engine = new FakeEngine({ stepMs: 2 });
+    const { records } = await runOffline(engine, dataset(9, 3), { ...base, concurrency: 3 });
+    assert.equal(records.length, 9);
+    const ends = new Set(records.map((r) => r.endNs));
+    for (const [i, r] of records.entries()) {
+      if (i < 3) {
+        assert.equal(r.slotFreedNs, undefined, `request ${i} found a slot free`);
+        continue;
+      }
+      assert.ok(r.slotFreedNs !== undefined, `request ${i} waited for a slot`);
+      assert.ok(ends.has(r.slotFreedNs), `request ${i}: the slot was freed at another request's end`);
+      assert.ok(r.slotFreedNs <= r.startNs, `request ${i} sent before its slot was freed`);
+      const idle = slotIdleNs(r)!;
+      assert.ok(idle >= 0 && idle < 1e9, `request ${i}: slot idle ${idle} ns`);
+    }
+    // Each freed slot is handed to exactly one request.
+    const freed = records.flatMap((r) => (r.slotFreedNs === undefined ? [] : [r.slotFreedNs]));
+    assert.equal(new Set(freed).size, freed.length);
+  });
+
+  it("open loop without a cap: no request waits for a slot", async () => {
+    const engine = new FakeEngine({ stepMs: 1 });
+    const { records } = await runOffline(engine, dataset(5, 2), { ...base, concurrency: -1 });
+    for (const r of records) assert.equal(r.slotFreedNs, undefined);
   });
 
   it("a low rate paces the sends: mean gap between sends ≈ 1/rate", async () => {

@@ -153,13 +153,20 @@ export async function runLoad(
     drained = resolve;
   });
 
-  const finishOne = () => {
-    sem.release();
+  // The end of the request whose slot the submission loop's waiter was handed (one waiter at a time).
+  let handedOverNs: number | undefined;
+  const finishOne = (endNs: number) => {
+    if (sem.release()) handedOverNs = endNs;
     inFlight--;
     if (inFlight === 0 && !submitting) drained();
   };
 
-  const runOne = async (index: number, scheduledNs: number): Promise<void> => {
+  /** Resolves with the request's end: when its slot is free again (docs/metrics.md, slot idle time). */
+  const runOne = async (
+    index: number,
+    scheduledNs: number,
+    slotFreedNs: number | undefined,
+  ): Promise<number> => {
     const req = requests[index]!;
     const sinkTimesNs = opts.keepChunkTimes ? ([] as number[]) : undefined;
     const sink: TokenSink | undefined = sinkTimesNs
@@ -187,7 +194,7 @@ export async function runLoad(
     // Interrupted mid-flight: not a failure of the engine, so not a record (backends may report it as an error).
     if (signal?.aborted && (result.finishReason === "cancelled" || result.finishReason === "error")) {
       cancelled++;
-      return;
+      return result.endNs;
     }
     const record = table.add(
       {
@@ -203,21 +210,23 @@ export async function runLoad(
         // Copied: the engine's array may have spare capacity (push() grows by 1.5x), and the record lives long.
         outputIds: opts.keepOutputIds ? result.outputIds.slice() : undefined,
         sinkTimesNs,
+        slotFreedNs,
       },
       result,
     );
     opts.onRecord?.(record);
+    return result.endNs;
   };
 
-  const launch = (index: number, scheduledNs: number) => {
+  const launch = (index: number, scheduledNs: number, slotFreedNs: number | undefined) => {
     issued++;
     inFlight++;
-    runOne(index, scheduledNs).then(finishOne, (err: unknown) => {
+    runOne(index, scheduledNs, slotFreedNs).then(finishOne, (err: unknown) => {
       // An engine that throws (rather than reporting a failed request) ends the run: stop sending, let the
       // requests in flight finish, then rethrow.
       failure ??= { error: err };
       stop.abort();
-      finishOne();
+      finishOne(nowNs());
     });
   };
 
@@ -231,13 +240,17 @@ export async function runLoad(
     if (due > nowNs()) await sleepUntil(due, stop.signal);
     if (stop.signal.aborted) break;
     const wait = sem.acquire(stop.signal);
-    if (wait && !(await wait)) break;
+    let slotFreedNs: number | undefined;
+    if (wait) {
+      if (!(await wait)) break;
+      slotFreedNs = handedOverNs;
+    }
     // A slot freed at the moment of a stop, or a late timer past the bound: the request is not sent.
     if (stop.signal.aborted || nowNs() >= deadlineNs) {
       sem.release();
       break;
     }
-    launch(i, due);
+    launch(i, due, slotFreedNs);
     if (++sinceYield >= YIELD_EVERY) {
       sinceYield = 0;
       await yieldToLoop();

@@ -56,8 +56,8 @@ export class Semaphore {
     });
   }
 
-  /** Frees a slot, handing it straight to the oldest live waiter if there is one. */
-  release(): void {
+  /** Frees a slot, handing it straight to the oldest live waiter if there is one (then true). */
+  release(): boolean {
     for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) {
       if (w.settled) {
         this.abandoned--;
@@ -65,8 +65,9 @@ export class Semaphore {
       }
       w.settled = true;
       w.grant();
-      return;
+      return true;
     }
     this.active--;
+    return false;
   }
 }

@@ -24,6 +24,11 @@ export interface RequestRecord
   scheduledNs: number;
   /** Taken after the concurrency slot is acquired, just before submission (trtllm-bench's start_timestamp). */
   startNs: number;
+  /**
+   * Closed loops: when the request had to wait for a concurrency slot, the end (`endNs`) of the request that
+   * freed it. Absent for requests that found a slot free (the first `concurrency` ones, open-loop arrivals).
+   */
+  slotFreedNs?: number | undefined;
   /** -1 when unknown (non-streaming). */
   firstTokenNs: number;
   /** Requested output length, to detect engines that did not honour it. */

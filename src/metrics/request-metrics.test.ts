@@ -31,7 +31,17 @@ test("streaming request: every §4.3 formula", () => {
     outputTokenThroughput: 2_000_000, // 5 tokens / 2500 ns = 2e6 tok/s
     generationTokenThroughput: 2_000_000, // 4 tokens / 2000 ns
     queueNs: 200, // 1000 − 800
+    slotIdleNs: undefined, // the request found a slot free
   });
+});
+
+test("slot idle time: send − max(slot freed, scheduled)", () => {
+  // Closed loop: due long before, the slot freed at 900, sent (bytes to the socket) at 1040.
+  assert.equal(requestMetrics(rec({ slotFreedNs: 900, sentNs: 1040 })).slotIdleNs, 140);
+  // Without a send stamp (embedded engine) the start is the send.
+  assert.equal(requestMetrics(rec({ slotFreedNs: 900 })).slotIdleNs, 100);
+  // Capped rate load: the slot was freed before the request was due, so only the wait after its due time counts.
+  assert.equal(requestMetrics(rec({ slotFreedNs: 500 })).slotIdleNs, 200);
 });
 
 test("unknown first token (non-streaming): TTFT and TPOT are 0, generation time is the whole request", () => {

@@ -24,6 +24,11 @@ export interface RequestMetrics {
   generationTokenThroughput: number;
   /** Client-side queueing: start − scheduled (time spent waiting for a concurrency slot or the schedule). */
   queueNs: number;
+  /**
+   * Slot idle time: send − max(slot freed, scheduled), for a request that waited for a concurrency slot. The
+   * client's own gap between one request's end and the next send on its slot; undefined without a wait.
+   */
+  slotIdleNs: number | undefined;
 }
 
 const NS_PER_S = 1e9;
@@ -53,5 +58,12 @@ export function requestMetrics(r: RequestRecord): RequestMetrics {
     generationTokenThroughput:
       generationTimeNs > 0 && generated > 0 ? (generated * NS_PER_S) / generationTimeNs : 0,
     queueNs: r.startNs - r.scheduledNs,
+    slotIdleNs: slotIdleNs(r),
   };
+}
+
+/** See RequestMetrics.slotIdleNs: the send is the bytes handed to the socket where the backend knows it. */
+export function slotIdleNs(r: RequestRecord): number | undefined {
+  if (r.slotFreedNs === undefined) return undefined;
+  return (r.sentNs ?? r.startNs) - Math.max(r.slotFreedNs, r.scheduledNs);
 }

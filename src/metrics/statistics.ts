@@ -120,6 +120,8 @@ export interface BenchmarkStatistics {
   queueNs: PercentileStats;
   /** end − scheduled: latency as the schedule saw it, client-side queueing included. */
   latencyFromScheduledNs: PercentileStats;
+  /** Requests that waited for a concurrency slot: send − max(slot freed, scheduled). Absent when none did. */
+  slotIdleNs?: PercentileStats | undefined;
   /** first token − scheduled (streaming only; 0 when unknown). */
   ttftFromScheduledNs: PercentileStats;
   tokenAccounting: TokenAccounting;
@@ -155,6 +157,7 @@ export function computeStatistics(
   const ttft = new Float64Array(n);
   const tpot = new Float64Array(n);
   const gtps = new Float64Array(n);
+  const slotIdle: number[] = [];
   let minStart = Number.POSITIVE_INFINITY;
   let maxStart = Number.NEGATIVE_INFINITY;
   let maxEnd = Number.NEGATIVE_INFINITY;
@@ -178,6 +181,7 @@ export function computeStatistics(
     outTokens[i] = m.numTotalOutputTokens;
     perUser[i] = m.outputTokenThroughput;
     queue[i] = m.queueNs;
+    if (m.slotIdleNs !== undefined) slotIdle.push(m.slotIdleNs);
     fromSched[i] = r.endNs - r.scheduledNs;
     ttftFromSched[i] = r.firstTokenNs >= 0 ? r.firstTokenNs - r.scheduledNs : 0;
     ttft[i] = m.ttftNs;
@@ -227,6 +231,7 @@ export function computeStatistics(
     outputThroughputPerUser,
     queueNs: percentileStats(queue),
     latencyFromScheduledNs: percentileStats(fromSched),
+    ...(slotIdle.length > 0 ? { slotIdleNs: percentileStats(slotIdle) } : {}),
     ttftFromScheduledNs: percentileStats(ttftFromSched),
     tokenAccounting: acct,
     streaming: opts.streaming ? streamingStatistics(ttft, tpot, gtps) : undefined,

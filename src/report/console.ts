@@ -222,7 +222,13 @@ function llmBenchSection({ stats, load, streaming }: ReportInput): string {
   out += tokenSourcesLines(stats);
   out +=
     "\n-- Queueing Delay Breakdown (ms) [start − scheduled] ----\n\n" +
-    `${breakdown("Queue", scaleStats(stats.queueNs, MS), ORDER_BREAKDOWN)}\n` +
+    `${breakdown("Queue", scaleStats(stats.queueNs, MS), ORDER_BREAKDOWN)}\n`;
+  if (stats.slotIdleNs) {
+    out +=
+      "\n-- Slot Idle Time (ms) [send − end before it on the slot]\n\n" +
+      `${breakdown("Slot Idle", scaleStats(stats.slotIdleNs, MS), ORDER_BREAKDOWN)}\n`;
+  }
+  out +=
     "\n-- Latency From Scheduled Time (ms) [end − scheduled] ---\n\n" +
     `${breakdown("Sched. Latency", scaleStats(stats.latencyFromScheduledNs, MS), ORDER_BREAKDOWN)}\n`;
   if (streaming) {

@@ -127,6 +127,11 @@ export function buildReportJson(input: ReportInput): ReportJson {
       queueing: {
         queue_time_percentiles_ms: dump(scaleStats(stats.queueNs, MS)),
         latency_from_scheduled_percentiles_ms: dump(scaleStats(stats.latencyFromScheduledNs, MS)),
+        ...(stats.slotIdleNs
+          ? ({
+              slot_idle_percentiles_ms: dump(scaleStats(stats.slotIdleNs, MS)),
+            } satisfies Partial<LlmBenchJson["queueing"]>)
+          : {}),
         ...(input.streaming
           ? ({
               ttft_from_scheduled_percentiles_ms: dump(scaleStats(stats.ttftFromScheduledNs, MS)),

@@ -200,6 +200,11 @@ const llmBenchSchema = z.strictObject({
     queue_time_percentiles_ms: ps,
     latency_from_scheduled_percentiles_ms: ps.describe("end − scheduled: latency including client queueing."),
     ttft_from_scheduled_percentiles_ms: ps.optional().describe("first token − scheduled (streaming only)."),
+    slot_idle_percentiles_ms: ps
+      .optional()
+      .describe(
+        "Slot idle time: send − max(end of the request that freed the slot, scheduled), over the requests that waited for a concurrency slot (absent when none did).",
+      ),
   }),
   load: loadSchema.optional(),
   generation_time_percentiles_ms: ps,

@@ -66,13 +66,21 @@ async function dataset(path: string, isl: number, osl: number, n: number): Promi
   await writeFile(path, `${lines.join("\n")}\n`);
 }
 
-describe("against a real llama-server (LLAMA_SERVER)", { skip: BIN === undefined, timeout: 900_000 }, () => {
-  let ws: string;
+// Each test is skipped with its reason, so the runner counts them under "# skipped" (a skipped describe() alone
+// counts as no test at all), never as a pass.
+const SKIP =
+  BIN === undefined
+    ? "LLAMA_SERVER is not set: build llama.cpp's llama-server (docs/openai-backend.md) and set LLAMA_SERVER=/path/to/llama-server"
+    : false;
+
+describe("against a real llama-server (LLAMA_SERVER)", { timeout: 900_000 }, () => {
+  let ws = "";
   let server: ChildProcess | undefined;
   let url: string;
   let serverLog = "";
 
   before(async () => {
+    if (SKIP) return;
     ws = await mkdtemp(join(tmpdir(), "llm-bench-llama-server-"));
     const short = join(ws, "short.jsonl");
     await dataset(short, 192, 64, 8);
@@ -123,10 +131,12 @@ describe("against a real llama-server (LLAMA_SERVER)", { skip: BIN === undefined
       server.kill("SIGTERM");
       await new Promise((r) => server!.once("close", r));
     }
-    await rm(ws, { recursive: true, force: true });
+    if (ws !== "") await rm(ws, { recursive: true, force: true });
   });
 
-  test("requests longer than the build's max_seq_len, accounting agreeing with the server's", async () => {
+  test("requests longer than the build's max_seq_len, accounting agreeing with the server's", {
+    skip: SKIP,
+  }, async (t) => {
     const long = join(ws, "long.jsonl");
     await dataset(long, 400, 100, 8);
     const json = join(ws, "long.json");
@@ -173,6 +183,11 @@ describe("against a real llama-server (LLAMA_SERVER)", { skip: BIN === undefined
     assert.equal(sm.failed_scrapes, 0);
     assert.deepEqual(sm.cross_check.generation_tokens, { server: 800, client: 800, server_minus_client: 0 });
     assert.ok(sm.running!.maximum >= 1);
+    // What docs/openai-backend.md records of this run.
+    t.diagnostic(
+      `completions: ${lb.chunks!.num_chunks} chunks, server input ${lb.input_token_counts!.server_input_tokens}, ` +
+        `server_metrics ${JSON.stringify(sm.cross_check)}, running max ${sm.running!.maximum}, scrapes ${sm.scrapes}`,
+    );
     if (GPU) {
       const g = lb.gpu_metrics!;
       assert.ok(g.energy_j! > 0 && g.energy_per_output_token_j! > 0);
@@ -180,8 +195,11 @@ describe("against a real llama-server (LLAMA_SERVER)", { skip: BIN === undefined
     }
   });
 
-  test("chat: llama-server's template tokens are reported and warned about", async () => {
+  test("chat: exact output counts, one chunk per token; llama-server's template tokens reported and warned about", {
+    skip: SKIP,
+  }, async (t) => {
     const short = join(ws, "short.jsonl");
+    const json = join(ws, "chat.json");
     const r = await cli([
       "throughput",
       "--backend",
@@ -197,9 +215,36 @@ describe("against a real llama-server (LLAMA_SERVER)", { skip: BIN === undefined
       "4",
       "--warmup",
       "0",
+      "--server_metrics",
+      "--server_metrics_interval",
+      "0.25",
+      "--report_json",
+      json,
     ]);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, `${r.stderr}\n--- llama-server ---\n${serverLog}`);
     assert.match(r.stderr, /The server counted other input lengths than the dataset/);
     assert.match(r.stdout, /Server − dataset tokens \(requests differing\): +\+\d+ \(8 of 8\)/);
+    const lb = reportSchema.parse(JSON.parse(await readFile(json, "utf8"))).llm_bench;
+    assert.equal(lb.failures.num_failed, 0);
+    assert.equal(lb.token_accounting.total_output_tokens, 8 * 64);
+    assert.equal(lb.token_accounting.mismatched_requests, 0);
+    assert.equal(
+      lb.chunks!.num_chunks,
+      8 * 64,
+      "one chunk per token: no role prelude or usage-only event counted",
+    );
+    // The report's input tokens are the server's own: every request carried usage.prompt_tokens.
+    const inputs = lb.input_token_counts!;
+    assert.equal(inputs.server_counted_requests, 8);
+    assert.equal(inputs.dataset_input_tokens, 8 * 192);
+    assert.ok(inputs.server_input_tokens > 0);
+    const sm = lb.server_metrics!;
+    assert.deepEqual(sm.cross_check.generation_tokens, { server: 512, client: 512, server_minus_client: 0 });
+    assert.equal(sm.cross_check.prompt_tokens!.client, inputs.server_input_tokens);
+    assert.equal(sm.cross_check.prompt_tokens!.client_source, "server_usage");
+    t.diagnostic(
+      `chat: ${lb.chunks!.num_chunks} chunks, input server ${inputs.server_input_tokens} / dataset ${inputs.dataset_input_tokens}, ` +
+        `server_metrics ${JSON.stringify(sm.cross_check)}`,
+    );
   });
 });
