@@ -17,7 +17,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     offline: { type: "string", default: "0" },
     device: { type: "string", default: "auto" },
     gpu_layers: { type: "string", default: "99" },
+    reference: { type: "string", default: "linked" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -51,6 +52,9 @@ if (values.help) {
       "  --engine_dir DIR       engine built by `llm-bench build` (default: build llm-bench/tiny-llama into a temp dir)",
       "  --batched_bench PATH   llama-batched-bench binary (or LLAMA_BATCHED_BENCH; default: build it for the CPU",
       "                         from node-llama-cpp's bundled llama.cpp into ~/.cache/llm-bench/)",
+      "  --reference linked     how that default is built: linked = batched-bench.cpp compiled against the llama.cpp",
+      "                         libraries node-llama-cpp ships for this CPU (the binary the engine runs: measures",
+      "                         llm-bench's own overhead); cmake = a separate CMake build (GGML_NATIVE, OpenMP)",
       "  --batch 1,16,64        batch sizes (one wave of B requests each)",
       "  --isl 128 --osl 128    input / output tokens per request",
       "  --threads N[,M]        CPU threads (default: the CLI's default)",
@@ -124,6 +128,8 @@ async function batchedBenchPath(): Promise<string> {
   const info = JSON.parse(await readFile(join(pkg, "llama", "llama.cpp.info.json"), "utf8")) as {
     tag: string;
   };
+  if (values.reference === "linked") return linkedBatchedBench(pkg, info.tag);
+  if (values.reference !== "cmake") throw new Error(`--reference ${values.reference}: linked or cmake`);
   const home = join(homedir(), ".cache", "llm-bench", `llama.cpp-${info.tag}-cpu`);
   const bin = join(home, "build", "bin", "llama-batched-bench");
   if (existsSync(bin)) return bin;
@@ -152,6 +158,61 @@ async function batchedBenchPath(): Promise<string> {
     String(Math.max(1, THREADS[0] ?? 2)),
     "--target",
     "llama-batched-bench",
+  ]);
+  return bin;
+}
+
+/**
+ * llama-batched-bench's two source files compiled against the libraries node-llama-cpp loads on this CPU
+ * (libllama, libllama-common, libggml*: its prebuilt package), so the reference runs the very llama.cpp binary
+ * the engine runs and the ratio is llm-bench's own overhead, not a difference between builds (a CMake build
+ * uses OpenMP and -march=native; node-llama-cpp's uses ggml's thread pool and per-CPU variants). The binary
+ * sits beside links to those libraries: ggml loads its CPU variant from the executable's folder.
+ */
+async function linkedBatchedBench(pkg: string, tag: string): Promise<string> {
+  const require = createRequire(join(pkg, "package.json"));
+  const prebuilt = `@node-llama-cpp/${process.platform}-${process.arch}`;
+  // the package exports no package.json: from its entry point up to the folder holding bins/
+  let dir = dirname(require.resolve(prebuilt));
+  while (!existsSync(join(dir, "bins")) && dirname(dir) !== dir) dir = dirname(dir);
+  const libs = join(dir, "bins", `${process.platform}-${process.arch}`);
+  const home = join(homedir(), ".cache", "llm-bench", `llama.cpp-${tag}-linked`);
+  const bin = join(home, "llama-batched-bench");
+  if (existsSync(bin)) return bin;
+  console.log(`compiling llama-batched-bench (llama.cpp ${tag}) against ${libs} into ${home} (once)...`);
+  await mkdir(home, { recursive: true });
+  const src = join(home, "src");
+  if (!existsSync(join(src, "tools", "batched-bench", "batched-bench.cpp"))) {
+    await rm(src, { recursive: true, force: true });
+    await run("git", ["clone", "-q", join(pkg, "llama", "gitRelease.bundle"), src]);
+  }
+  const sos = (await readdir(libs)).filter((f) => f.endsWith(".so"));
+  for (const f of sos) {
+    await rm(join(home, f), { force: true });
+    await symlink(join(libs, f), join(home, f));
+  }
+  const llama = sos.find((f) => f.startsWith("libllama") && !f.includes("common"));
+  const ggml = sos.find(
+    (f) => f === "libggml.so" || /^libggml\.v?[\d.]*\.?so$/.test(f) || /^libggml\.[^-]*\.so$/.test(f),
+  );
+  if (!llama || !ggml || !sos.includes("libllama-common.so")) {
+    throw new Error(`${libs}: no libllama / libllama-common / libggml among ${sos.join(", ")}`);
+  }
+  await run("c++", [
+    "-O2",
+    "-std=c++17",
+    ...["include", "common", "ggml/include", "vendor"].map((d) => `-I${join(src, d)}`),
+    join(src, "tools", "batched-bench", "batched-bench.cpp"),
+    join(src, "tools", "batched-bench", "main.cpp"),
+    "-o",
+    bin,
+    `-L${home}`,
+    "-l:libllama-common.so",
+    `-l:${llama}`,
+    `-l:${ggml}`,
+    "-l:libggml-base.so",
+    "-Wl,-rpath,$ORIGIN",
+    "-lpthread",
   ]);
   return bin;
 }

@@ -15,6 +15,8 @@ interface Addon {
   init(libllama: string): void;
   contextHandle(ctx: unknown, nCtxMin: number, nCtxMax: number, nBatch: number, nSeqMax: number): unknown;
   argmax(handle: unknown, positions: Uint32Array, threads: number): Promise<Uint32Array>;
+  attachThreadpool(handle: unknown, threads: number): unknown;
+  detachThreadpool(handle: unknown, pool: unknown): void;
 }
 
 export interface NativeArgmax {
@@ -57,10 +59,6 @@ let addon: Addon | null | undefined;
 function loadAddon(): Addon | undefined {
   if (addon !== undefined) return addon ?? undefined;
   addon = null;
-  if (process.env.LLM_BENCH_NATIVE_SAMPLER === "0") {
-    log.debug("native greedy sampler: off (LLM_BENCH_NATIVE_SAMPLER=0)");
-    return undefined;
-  }
   const path = addonPath();
   const lib = loadedLibllama();
   if (!path || !lib) {
@@ -85,6 +83,10 @@ export function nativeArgmaxFor(
   shape: ContextShape,
   threads: number,
 ): NativeArgmax | undefined {
+  if (process.env.LLM_BENCH_NATIVE_SAMPLER === "0") {
+    log.debug("native greedy sampler: off (LLM_BENCH_NATIVE_SAMPLER=0)");
+    return undefined;
+  }
   const a = loadAddon();
   if (!a) return undefined;
   try {
@@ -93,6 +95,44 @@ export function nativeArgmaxFor(
     return { argmax: (positions) => a.argmax(handle, positions, threads) };
   } catch (err) {
     log.debug(`native greedy sampler: not used for this context: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** A CPU thread pool attached to the context, kept for its life; `detach()` before the context is disposed. */
+export interface NativeThreadpool {
+  detach(): void;
+}
+
+/**
+ * Attaches a persistent CPU thread pool of `threads` to the context (native/greedy.cc says why), or returns
+ * undefined (the addon is missing, or LLM_BENCH_CPU_THREADPOOL=0): llama.cpp then starts threads per graph.
+ */
+export function nativeThreadpoolFor(
+  nativeContext: unknown,
+  shape: ContextShape,
+  threads: number,
+): NativeThreadpool | undefined {
+  if (process.env.LLM_BENCH_CPU_THREADPOOL === "0") {
+    log.debug("CPU thread pool: off (LLM_BENCH_CPU_THREADPOOL=0)");
+    return undefined;
+  }
+  const a = loadAddon();
+  if (!a) return undefined;
+  try {
+    const cells = shape.contextSize * shape.sequences;
+    const handle = a.contextHandle(nativeContext, cells, cells + 1024, shape.batchSize, shape.sequences);
+    const pool = a.attachThreadpool(handle, threads);
+    let attached = true;
+    return {
+      detach() {
+        if (!attached) return;
+        attached = false;
+        a.detachThreadpool(handle, pool);
+      },
+    };
+  } catch (err) {
+    log.debug(`CPU thread pool: not attached: ${(err as Error).message}`);
     return undefined;
   }
 }
