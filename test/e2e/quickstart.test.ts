@@ -237,6 +237,39 @@ describe("quickstart workflow (tiny-llama)", () => {
     );
   });
 
+  it("two CPU threads: the persistent thread pool and ggml's per-graph threads agree token for token", () => {
+    const run = (tag: string, env: NodeJS.ProcessEnv) => {
+      const outputJson = join(ws, `outputs-threads2-${tag}.json`);
+      const r = cli(
+        [
+          "--model",
+          "llm-bench/tiny-llama",
+          "throughput",
+          "--dataset",
+          dataset,
+          "--engine_dir",
+          engineDir,
+          "--device",
+          "cpu",
+          "--threads",
+          "2",
+          "--warmup",
+          "0",
+          "--output_json",
+          outputJson,
+        ],
+        env,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Compute: +cpu, flash attention on, 2 threads/m);
+      return readFileSync(outputJson, "utf8");
+    };
+    assert.equal(
+      run("pool", process.env),
+      run("per-graph", { ...process.env, LLM_BENCH_CPU_THREADPOOL: "0" }),
+    );
+  });
+
   it("--device names a backend that cannot load here: one clear error, no stack", () => {
     const r = cli([
       "--model",
