@@ -323,6 +323,28 @@ describe("probe: token-id prompts and extensions", () => {
     });
   });
 
+  test("return_token_ids refused (trtllm-serve): ids and ignore_eos/min_tokens kept, only that field dropped", async () => {
+    logs.length = 0;
+    await withServer({ rejectReturnTokenIds: true }, async (url, bodies) => {
+      const engine = await engineFor(url);
+      const r = await engine.generate({ id: "1", inputIds: [1, 2], maxTokens: 3, streaming: true });
+      await engine.stop();
+      assert.equal(r.error, undefined);
+      const b = bodies.at(-1)!;
+      assert.deepEqual(b["prompt"], [1, 2]);
+      assert.equal(b["ignore_eos"], true);
+      assert.equal(b["min_tokens"], 3);
+      assert.equal("return_token_ids" in b, false);
+      assert.equal(engine.capabilities.exactOutputLength, true);
+      assert.ok(
+        logs.some((l) =>
+          /ignore_eos\/min_tokens\/continuous_usage_stats refused \(HTTP 400: return_token_ids/.test(l),
+        ),
+      );
+      assert.ok(!logs.some((l) => /refused ignore_eos\/min_tokens: requests may stop/.test(l)));
+    });
+  });
+
   test("a server answering 5xx to the probe stops the run with an EngineError", async () => {
     await withServer({ defaultMode: "http_503" }, async (url) => {
       await assert.rejects(engineFor(url), /HTTP 503 to a 1-token probe/);

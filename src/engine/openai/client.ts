@@ -75,6 +75,7 @@ export class OpenAiEngine implements Engine {
       ignoreEos: req.eosId === undefined,
       temperature: req.sampling?.temperature ?? 0,
       extensions: this.opts.features.extensions,
+      returnTokenIds: this.opts.features.returnTokenIds,
     });
     this.active++;
     let status = 0;

@@ -68,12 +68,18 @@ export async function probeServer(conn: OpenAiConnection, input: ProbeInput): Pr
       ]
     : [
         { tokenIdPrompts: true, extensions: true },
+        // trtllm-serve: the extensions, but unknown fields (return_token_ids) refused
+        { tokenIdPrompts: true, extensions: true, returnTokenIds: false },
         { tokenIdPrompts: true, extensions: false },
         { tokenIdPrompts: false, extensions: true },
+        { tokenIdPrompts: false, extensions: true, returnTokenIds: false },
         { tokenIdPrompts: false, extensions: false },
       ];
   const notes: string[] = [];
+  let lastRefusal = "";
   for (const shape of shapes) {
+    // Only worth a request when the shape with return_token_ids was refused for that field.
+    if (shape.returnTokenIds === false && !/return_token_ids/i.test(lastRefusal)) continue;
     const body = requestBody({
       endpoint: conn.opts.endpoint,
       model: input.model,
@@ -82,6 +88,7 @@ export async function probeServer(conn: OpenAiConnection, input: ProbeInput): Pr
       ignoreEos: true,
       temperature: 0,
       extensions: shape.extensions,
+      returnTokenIds: shape.returnTokenIds,
     });
     const r = await attempt(conn, body);
     if (r.ok) {
@@ -109,13 +116,15 @@ export async function probeServer(conn: OpenAiConnection, input: ProbeInput): Pr
     if (r.status >= 500 || r.status === 401 || r.status === 403 || r.status === 404) {
       throw new EngineError(`${conn.url} answered HTTP ${r.status} to a 1-token probe: ${r.message}`);
     }
+    lastRefusal = r.message;
     notes.push(`${describe(shape)} refused (HTTP ${r.status}: ${r.message})`);
   }
   throw new EngineError(`${conn.url} refused every request shape: ${notes.join("; ")}`);
 }
 
 function describe(s: WireFeatures): string {
-  return `${s.tokenIdPrompts ? "token-id prompt" : "text prompt"} ${s.extensions ? "with" : "without"} ignore_eos/min_tokens/continuous_usage_stats`;
+  const ids = s.extensions && s.returnTokenIds === false ? " (no return_token_ids)" : "";
+  return `${s.tokenIdPrompts ? "token-id prompt" : "text prompt"} ${s.extensions ? "with" : "without"} ignore_eos/min_tokens/continuous_usage_stats${ids}`;
 }
 
 function reportFallbacks(shape: WireFeatures, chat: boolean, notes: readonly string[]): void {

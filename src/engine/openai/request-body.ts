@@ -11,6 +11,11 @@ export interface WireFeatures {
   tokenIdPrompts: boolean;
   /** `ignore_eos`, `min_tokens` and `stream_options.continuous_usage_stats` are accepted. */
   extensions: boolean;
+  /**
+   * vLLM's `return_token_ids` is accepted (completions); default: with the extensions. trtllm-serve takes the
+   * extensions but refuses unknown fields, and has no return_token_ids.
+   */
+  returnTokenIds?: boolean | undefined;
 }
 
 export interface BodyInput {
@@ -22,6 +27,8 @@ export interface BodyInput {
   ignoreEos: boolean;
   temperature: number;
   extensions: boolean;
+  /** Ask for token ids on each chunk (completions only); default: with the extensions. */
+  returnTokenIds?: boolean | undefined;
 }
 
 export function requestBody(b: BodyInput): string {
@@ -39,7 +46,7 @@ export function requestBody(b: BodyInput): string {
     : { include_usage: true };
   // vLLM's extension (llm-bench serve has it too): each chunk carries its token ids, so the client counts the
   // tokens it received instead of re-tokenizing text.
-  if (b.extensions && b.endpoint === "completions") body["return_token_ids"] = true;
+  if ((b.returnTokenIds ?? b.extensions) && b.endpoint === "completions") body["return_token_ids"] = true;
   if (b.extensions && b.ignoreEos) {
     body["ignore_eos"] = true;
     body["min_tokens"] = b.maxTokens;
