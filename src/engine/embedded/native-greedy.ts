@@ -14,7 +14,7 @@ import { log } from "../../util/log.ts";
 interface Addon {
   init(libllama: string): void;
   contextHandle(ctx: unknown, nCtxMin: number, nCtxMax: number, nBatch: number, nSeqMax: number): unknown;
-  argmax(handle: unknown, positions: Uint32Array, threads: number): Promise<Uint32Array>;
+  argmax(handle: unknown, positions: Uint32Array, threads: number, syncFloats?: number): Promise<Uint32Array>;
   attachThreadpool(handle: unknown, threads: number): unknown;
   detachThreadpool(handle: unknown, pool: unknown): void;
 }
@@ -82,6 +82,8 @@ export function nativeArgmaxFor(
   nativeContext: unknown,
   shape: ContextShape,
   threads: number,
+  /** Rows of at most this many logits are argmaxed on the calling thread (0: never; CPU backend only). */
+  syncFloats = 0,
 ): NativeArgmax | undefined {
   if (process.env.LLM_BENCH_NATIVE_SAMPLER === "0") {
     log.debug("native greedy sampler: off (LLM_BENCH_NATIVE_SAMPLER=0)");
@@ -92,7 +94,7 @@ export function nativeArgmaxFor(
   try {
     const cells = shape.contextSize * shape.sequences;
     const handle = a.contextHandle(nativeContext, cells, cells + 1024, shape.batchSize, shape.sequences);
-    return { argmax: (positions) => a.argmax(handle, positions, threads) };
+    return { argmax: (positions) => a.argmax(handle, positions, threads, syncFloats) };
   } catch (err) {
     log.debug(`native greedy sampler: not used for this context: ${(err as Error).message}`);
     return undefined;
