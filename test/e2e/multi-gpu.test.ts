@@ -4,43 +4,15 @@
  * (test/fixtures), first on PATH.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { delimiter, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { installFakeNvidiaSmi } from "../fixtures/fake-nvidia-smi.ts";
-import { assertTypedError, type Run } from "../helpers/cli-run.ts";
+import { assertTypedError, MODEL, type Run, start } from "../helpers/cli-run.ts";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CLI = here.includes(join("dist", "test"))
-  ? resolve(here, "../../src/cli/main.js")
-  : resolve(here, "../../src/cli/main.ts");
-const NODE_ARGS = CLI.endsWith(".ts") ? ["--import", "tsx"] : [];
-
-async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  const child = spawn(process.execPath, [...NODE_ARGS, CLI, "--model", "llm-bench/tiny-llama", ...args], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (b: Buffer) => {
-    stdout += b.toString();
-  });
-  child.stderr.on("data", (b: Buffer) => {
-    stderr += b.toString();
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  try {
-    const [code, signal] = await once(child, "exit");
-    return { code: code as number | null, signal: signal as NodeJS.Signals | null, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv): Promise<Run> =>
+  start([...MODEL, ...args], 90_000, env).done;
 
 describe("several GPUs asked for, not there", { timeout: 240_000 }, () => {
   let ws: string;

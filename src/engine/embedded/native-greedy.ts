@@ -77,6 +77,12 @@ function loadAddon(): Addon | undefined {
   return addon ?? undefined;
 }
 
+/** node-llama-cpp's llama_context, once the addon has checked its layout against the shape llm-bench created. */
+function contextHandle(a: Addon, nativeContext: unknown, shape: ContextShape): unknown {
+  const cells = shape.contextSize * shape.sequences;
+  return a.contextHandle(nativeContext, cells, cells + 1024, shape.batchSize, shape.sequences);
+}
+
 /** The native sampler bound to one node-llama-cpp context, or undefined (the caller keeps node-llama-cpp's). */
 export function nativeArgmaxFor(
   nativeContext: unknown,
@@ -92,8 +98,7 @@ export function nativeArgmaxFor(
   const a = loadAddon();
   if (!a) return undefined;
   try {
-    const cells = shape.contextSize * shape.sequences;
-    const handle = a.contextHandle(nativeContext, cells, cells + 1024, shape.batchSize, shape.sequences);
+    const handle = contextHandle(a, nativeContext, shape);
     return { argmax: (positions) => a.argmax(handle, positions, threads, syncFloats) };
   } catch (err) {
     log.debug(`native greedy sampler: not used for this context: ${(err as Error).message}`);
@@ -122,8 +127,7 @@ export function nativeThreadpoolFor(
   const a = loadAddon();
   if (!a) return undefined;
   try {
-    const cells = shape.contextSize * shape.sequences;
-    const handle = a.contextHandle(nativeContext, cells, cells + 1024, shape.batchSize, shape.sequences);
+    const handle = contextHandle(a, nativeContext, shape);
     const pool = a.attachThreadpool(handle, threads);
     let attached = true;
     return {
