@@ -8,6 +8,7 @@
 import type { DatasetRequest } from "../dataset/types.ts";
 import type { Engine, TokenSink } from "../engine/types.ts";
 import type { RequestRecord } from "../metrics/record.ts";
+import { onAbort } from "../util/abort-callbacks.ts";
 import { nowNs } from "../util/clock.ts";
 import { log } from "../util/log.ts";
 import { ArrivalSchedule, type RateSpec } from "./arrivals.ts";
@@ -83,15 +84,17 @@ function sleepOnce(targetNs: number, signal: AbortSignal | undefined): Promise<v
   const ms = Math.ceil((targetNs - nowNs()) / 1e6);
   if (ms <= 0 || signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
+    // One sleep per request at a rate: a callback, not an EventTarget listener each (util/abort-callbacks.ts).
+    const unregister = signal
+      ? onAbort(signal, () => {
+          clearTimeout(timer);
+          resolve();
+        })
+      : undefined;
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      unregister?.();
       resolve();
     }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 

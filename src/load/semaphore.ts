@@ -1,3 +1,4 @@
+import { onAbort } from "../util/abort-callbacks.ts";
 import { RingQueue } from "../util/ring-queue.ts";
 
 interface Waiter {
@@ -38,20 +39,23 @@ export class Semaphore {
     }
     if (signal?.aborted) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
-      const onAbort = () => {
-        if (waiter.settled) return;
-        waiter.settled = true;
-        this.abandoned++;
-        resolve(false);
-      };
+      // One callback per wait on the caller's long-lived signal: not an EventTarget listener each (see
+      // util/abort-callbacks.ts).
+      const unregister = signal
+        ? onAbort(signal, () => {
+            if (waiter.settled) return;
+            waiter.settled = true;
+            this.abandoned++;
+            resolve(false);
+          })
+        : undefined;
       const waiter: Waiter = {
         settled: false,
         grant() {
-          signal?.removeEventListener("abort", onAbort);
+          unregister?.();
           resolve(true);
         },
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.push(waiter);
     });
   }

@@ -12,6 +12,7 @@
  * - A socket is reused only after a complete, keep-alive response; one the server closes while idle leaves
  *   the pool, and a server's `Keep-Alive: timeout=N` retires idle sockets a second before N.
  */
+import { onAbort } from "../../../util/abort-callbacks.ts";
 import { nowNs } from "../../../util/clock.ts";
 import { fetchText, type TlsSettings, type Transport } from "../transport.ts";
 import {
@@ -80,11 +81,11 @@ export class HttpPool implements ConnectionOwner, Transport {
       `${req.method === "POST" || body.length > 0 ? `content-length: ${Buffer.byteLength(body)}\r\n` : ""}\r\n${body}`;
     return new Promise<ExchangeTimes>((resolve, reject) => {
       let conn: Connection | undefined;
-      let onAbort: (() => void) | undefined;
+      let unregister: (() => void) | undefined;
       let waiter: Waiter | undefined;
       let retried = false;
       const done = () => {
-        if (onAbort) signal!.removeEventListener("abort", onAbort);
+        unregister?.();
       };
       const x: Exchange = {
         method: req.method,
@@ -125,15 +126,15 @@ export class HttpPool implements ConnectionOwner, Transport {
         c.start(x, wire);
       };
       if (signal) {
-        onAbort = () => {
+        // Not an EventTarget listener per request: see util/abort-callbacks.ts (garbage kept alive by it).
+        unregister = onAbort(signal, () => {
           if (waiter !== undefined) {
             this.dropWaiter(waiter);
             waiter = undefined;
           }
           if (conn?.exchange === x) conn.fail(abortError());
           else x.reject(abortError());
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
+        });
       }
       waiter = this.acquire(use, (err) => x.reject(err));
     });
