@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { percentileStats, scaleStats, sum } from "./percentiles.ts";
+import { percentileStats, percentileStatsInPlace, scaleStats, sum } from "./percentiles.ts";
 
 test("floor-index percentiles without interpolation (trtllm-bench's rule)", () => {
   // 10 values 1..10 shuffled: p50 = sorted[5] = 6, p90 = sorted[9] = 10 (numpy's linear rule would say 5.5, 9.1).
@@ -85,4 +85,28 @@ test("selection gives the sorted array's values at every quantile, whatever the 
     [s.p50, s.minimum, s.maximum],
     reference(withNaN).filter((_, i) => i === 0 || i >= 4),
   );
+});
+
+test("in place: the same figures without a copy, only the given array reordered", { timeout: 10_000 }, () => {
+  const backing = new Float64Array([99, 7, 3, 10, 1, 5, 9, 2, 8, 6, 4, 99]);
+  const view = backing.subarray(1, 11);
+  assert.deepEqual(percentileStatsInPlace(view), {
+    p50: 6,
+    p90: 10,
+    p95: 10,
+    p99: 10,
+    minimum: 1,
+    maximum: 10,
+    average: 5.5,
+  });
+  // The slots around the view are untouched; the view holds the same values, some moved.
+  assert.equal(backing[0], 99);
+  assert.equal(backing[11], 99);
+  assert.deepEqual(
+    Array.from(view).sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
+  // Summed in input order before the selection moves anything: 0.1 + 0.2 + 0.3 compensated is 0.6.
+  assert.equal(percentileStatsInPlace(new Float64Array([0.3, 0.1, 0.2])).average, 0.6 / 3);
+  assert.deepEqual(percentileStatsInPlace(new Float64Array(0)), percentileStats([]));
 });

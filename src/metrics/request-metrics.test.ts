@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { RequestRecord } from "./record.ts";
-import { requestMetrics } from "./request-metrics.ts";
+import {
+  e2eNs,
+  generationTimeNs,
+  generationTokenThroughput,
+  outputTokenThroughput,
+  queueNs,
+  requestMetrics,
+  tpotNs,
+  ttftNs,
+} from "./request-metrics.ts";
 
 function rec(p: Partial<RequestRecord>): RequestRecord {
   return {
@@ -66,4 +75,43 @@ test("divide-by-zero guards", () => {
   assert.equal(zero.outputTokenThroughput, 0);
   assert.equal(zero.generationTokenThroughput, 0);
   assert.equal(zero.tpotNs, 0);
+});
+
+test("each metric alone gives requestMetrics' value (the statistics take them one at a time)", {
+  timeout: 10_000,
+}, () => {
+  for (const r of [
+    rec({}),
+    rec({ firstTokenNs: -1 }),
+    rec({ numOutputTokens: 1, endNs: 1500 }),
+    rec({ numOutputTokens: 0, endNs: 1000 }),
+    rec({ startNs: 0, firstTokenNs: 0, endNs: 400 }),
+    rec({ startNs: 1000, firstTokenNs: 3500, endNs: 3500 }),
+  ]) {
+    const m = requestMetrics(r);
+    assert.deepEqual(
+      [
+        e2eNs(r),
+        ttftNs(r),
+        generationTimeNs(r),
+        tpotNs(r),
+        outputTokenThroughput(r),
+        generationTokenThroughput(r),
+        queueNs(r),
+      ],
+      [
+        m.e2eNs,
+        m.ttftNs,
+        m.generationTimeNs,
+        m.tpotNs,
+        m.outputTokenThroughput,
+        m.generationTokenThroughput,
+        m.queueNs,
+      ],
+    );
+  }
+  // By hand, the second record (first token unknown): e2e 2500, generation 2500, 4 tokens / 2500 ns.
+  const unknown = rec({ firstTokenNs: -1 });
+  assert.equal(generationTimeNs(unknown), 2500);
+  assert.equal(generationTokenThroughput(unknown), 1_600_000);
 });

@@ -40,26 +40,54 @@ export function hasFirstToken(r: RequestRecord): boolean {
 
 export function requestMetrics(r: RequestRecord): RequestMetrics {
   const n = r.numOutputTokens;
-  const generated = n - 1;
-  const e2eNs = r.endNs - r.startNs;
-  const known = hasFirstToken(r);
-  const ttftNs = known ? r.firstTokenNs - r.startNs : 0;
-  const generationTimeNs = e2eNs - ttftNs;
-  // trtllm-bench divides by a first-token time of −1 when it is unknown; we report 0 instead of nonsense.
-  const tpotNs = known && generated > 0 ? (r.endNs - r.firstTokenNs) / generated : 0;
   return {
     numTotalOutputTokens: n,
-    numGeneratedTokens: generated,
-    e2eNs,
-    ttftNs,
-    generationTimeNs,
-    tpotNs,
-    outputTokenThroughput: e2eNs > 0 ? (n * NS_PER_S) / e2eNs : 0,
-    generationTokenThroughput:
-      generationTimeNs > 0 && generated > 0 ? (generated * NS_PER_S) / generationTimeNs : 0,
-    queueNs: r.startNs - r.scheduledNs,
+    numGeneratedTokens: n - 1,
+    e2eNs: e2eNs(r),
+    ttftNs: ttftNs(r),
+    generationTimeNs: generationTimeNs(r),
+    tpotNs: tpotNs(r),
+    outputTokenThroughput: outputTokenThroughput(r),
+    generationTokenThroughput: generationTokenThroughput(r),
+    queueNs: queueNs(r),
     slotIdleNs: slotIdleNs(r),
   };
+}
+
+// One function per field of RequestMetrics, so the statistics can take one metric at a time over a million
+// records (one scratch array instead of one array per metric) with the very same arithmetic.
+
+export function e2eNs(r: RequestRecord): number {
+  return r.endNs - r.startNs;
+}
+
+export function ttftNs(r: RequestRecord): number {
+  return hasFirstToken(r) ? r.firstTokenNs - r.startNs : 0;
+}
+
+export function generationTimeNs(r: RequestRecord): number {
+  return e2eNs(r) - ttftNs(r);
+}
+
+export function tpotNs(r: RequestRecord): number {
+  const generated = r.numOutputTokens - 1;
+  // trtllm-bench divides by a first-token time of −1 when it is unknown; we report 0 instead of nonsense.
+  return hasFirstToken(r) && generated > 0 ? (r.endNs - r.firstTokenNs) / generated : 0;
+}
+
+export function outputTokenThroughput(r: RequestRecord): number {
+  const e2e = e2eNs(r);
+  return e2e > 0 ? (r.numOutputTokens * NS_PER_S) / e2e : 0;
+}
+
+export function generationTokenThroughput(r: RequestRecord): number {
+  const generated = r.numOutputTokens - 1;
+  const generation = generationTimeNs(r);
+  return generation > 0 && generated > 0 ? (generated * NS_PER_S) / generation : 0;
+}
+
+export function queueNs(r: RequestRecord): number {
+  return r.startNs - r.scheduledNs;
 }
 
 /** See RequestMetrics.slotIdleNs: the send is the bytes handed to the socket where the backend knows it. */

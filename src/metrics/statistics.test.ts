@@ -219,3 +219,110 @@ test("no successful request: zeros, not NaN or Infinity", () => {
   }
   assert.equal(s.streaming!.avgTtftNs, 0);
 });
+
+describe("chunk and slot statistics, one metric at a time", { timeout: 10_000 }, () => {
+  // Counted requests with chunk times: gaps 10, 20 (A) and 20 (B); C has no output count, D failed, E has no chunk.
+  const chunked = (perChunkB: boolean): RequestRecord[] => [
+    rec({
+      id: "A",
+      numOutputTokens: 3,
+      serverOutputTokens: 3,
+      chunkTimesNs: [0, 10 * MS, 30 * MS],
+      chunkTokens: [1, 1, 1],
+    }),
+    rec({
+      id: "B",
+      numOutputTokens: 4,
+      serverOutputTokens: 4,
+      chunkTimesNs: [5 * MS, 25 * MS],
+      ...(perChunkB ? { chunkTokens: [2, 2] } : {}),
+    }),
+    rec({ id: "C", numOutputTokens: 9, chunkTimesNs: [0, 1 * MS] }),
+    rec({
+      id: "D",
+      error: "timeout",
+      serverOutputTokens: 1,
+      chunkTimesNs: [0, 99 * MS],
+      chunkTokens: [1, 1],
+    }),
+    rec({ id: "E", numOutputTokens: 2, clientOutputTokens: 2, chunkTimesNs: [], chunkTokens: [] }),
+  ];
+
+  test("per-chunk server counts: gaps and tokens pooled over chunks", () => {
+    const c = computeStatistics(chunked(true), { streaming: true, worldSize: 1 }).chunks!;
+    assert.equal(c.chunks, 5);
+    assert.equal(c.tokensPerChunkSource, "server_per_chunk");
+    // gaps [10, 20, 20] ms: p50 = sorted[1]
+    assert.deepEqual(c.chunkGapNs, {
+      p50: 20 * MS,
+      p90: 20 * MS,
+      p95: 20 * MS,
+      p99: 20 * MS,
+      minimum: 10 * MS,
+      maximum: 20 * MS,
+      average: (50 * MS) / 3,
+    });
+    // tokens [1, 1, 1, 2, 2]: p50 = sorted[2] = 1, p90 = sorted[4] = 2
+    assert.deepEqual(c.tokensPerChunk, {
+      p50: 1,
+      p90: 2,
+      p95: 2,
+      p99: 2,
+      minimum: 1,
+      maximum: 2,
+      average: 1.4,
+    });
+  });
+
+  test("without per-chunk counts everywhere: each request's n / chunks (a request with no chunk left out)", () => {
+    const c = computeStatistics(chunked(false), { streaming: true, worldSize: 1 }).chunks!;
+    assert.equal(c.tokensPerChunkSource, "request_average");
+    // A: 3 / 3 = 1, B: 4 / 2 = 2
+    assert.deepEqual(c.tokensPerChunk, {
+      p50: 2,
+      p90: 2,
+      p95: 2,
+      p99: 2,
+      minimum: 1,
+      maximum: 2,
+      average: 1.5,
+    });
+    assert.equal(c.chunkGapNs.average, (50 * MS) / 3);
+  });
+
+  test("slot idle over the requests that waited; the other metrics keep their own values", () => {
+    const s = computeStatistics(
+      [
+        // send (start) 100 − max(freed 90, scheduled 0) = 10 ms; e2e 400
+        rec({ id: "1", startNs: 100 * MS, endNs: 500 * MS, slotFreedNs: 90 * MS }),
+        // sent 250 − max(freed 200, scheduled 220) = 30 ms; e2e 260
+        rec({
+          id: "2",
+          scheduledNs: 220 * MS,
+          startNs: 240 * MS,
+          sentNs: 250 * MS,
+          endNs: 500 * MS,
+          slotFreedNs: 200 * MS,
+        }),
+        // no wait; e2e 300
+        rec({ id: "3", startNs: 0, endNs: 300 * MS }),
+      ],
+      { streaming: false, worldSize: 1 },
+    );
+    assert.deepEqual(s.slotIdleNs, {
+      p50: 30 * MS,
+      p90: 30 * MS,
+      p95: 30 * MS,
+      p99: 30 * MS,
+      minimum: 10 * MS,
+      maximum: 30 * MS,
+      average: 20 * MS,
+    });
+    assert.equal(s.requestLatencyNs.p50, 300 * MS);
+    assert.equal(s.requestLatencyNs.minimum, 260 * MS);
+    // Σ e2e 960 ms over total latency max end 500 − min start 0.
+    assert.equal(s.avgConcurrentRequests, 960 / 500);
+    // queue (start − scheduled) [100, 20, 0] ms: p50 = sorted[1]
+    assert.deepEqual([s.queueNs.minimum, s.queueNs.p50, s.queueNs.maximum], [0, 20 * MS, 100 * MS]);
+  });
+});

@@ -1,9 +1,18 @@
 import type { PercentileStats } from "../dataset/types.ts";
 import { computeGoodput, type GoodputStatistics, type SloSpec } from "./goodput.ts";
 import { type InputTokenCounts, inputTokenCounts } from "./input-tokens.ts";
-import { percentileStats, sum } from "./percentiles.ts";
+import { percentileStatsInPlace, sum } from "./percentiles.ts";
 import type { RequestRecord } from "./record.ts";
-import { requestMetrics } from "./request-metrics.ts";
+import {
+  e2eNs,
+  generationTimeNs,
+  generationTokenThroughput,
+  outputTokenThroughput,
+  queueNs,
+  slotIdleNs,
+  tpotNs,
+  ttftNs,
+} from "./request-metrics.ts";
 
 /**
  * Aggregate statistics, trtllm-bench's `generate_statistics_summary` + `BenchmarkStatistics` (brief §4.4),
@@ -147,21 +156,11 @@ export function computeStatistics(
 ): BenchmarkStatistics {
   const ok = records.filter((r) => r.error === undefined);
   const n = ok.length;
-  const latency = new Float64Array(n);
-  const genTime = new Float64Array(n);
-  const outTokens = new Float64Array(n);
-  const perUser = new Float64Array(n);
-  const queue = new Float64Array(n);
-  const fromSched = new Float64Array(n);
-  const ttftFromSched = new Float64Array(n);
-  const ttft = new Float64Array(n);
-  const tpot = new Float64Array(n);
-  const gtps = new Float64Array(n);
-  const slotIdle: number[] = [];
   let minStart = Number.POSITIVE_INFINITY;
   let maxStart = Number.NEGATIVE_INFINITY;
   let maxEnd = Number.NEGATIVE_INFINITY;
   let totalInput = 0;
+  let slotWaits = 0;
   const acct: TokenAccounting = {
     requestedOutputTokens: 0,
     actualOutputTokens: 0,
@@ -171,22 +170,11 @@ export function computeStatistics(
 
   for (let i = 0; i < n; i++) {
     const r = ok[i]!;
-    const m = requestMetrics(r);
     minStart = Math.min(minStart, r.startNs);
     maxStart = Math.max(maxStart, r.startNs);
     maxEnd = Math.max(maxEnd, r.endNs);
     totalInput += r.numInputTokens;
-    latency[i] = m.e2eNs;
-    genTime[i] = m.generationTimeNs;
-    outTokens[i] = m.numTotalOutputTokens;
-    perUser[i] = m.outputTokenThroughput;
-    queue[i] = m.queueNs;
-    if (m.slotIdleNs !== undefined) slotIdle.push(m.slotIdleNs);
-    fromSched[i] = r.endNs - r.scheduledNs;
-    ttftFromSched[i] = r.firstTokenNs >= 0 ? r.firstTokenNs - r.scheduledNs : 0;
-    ttft[i] = m.ttftNs;
-    tpot[i] = m.tpotNs;
-    gtps[i] = m.generationTokenThroughput;
+    if (r.slotFreedNs !== undefined) slotWaits++;
     acct.requestedOutputTokens += r.requestedOutputTokens;
     acct.actualOutputTokens += r.numOutputTokens;
     if (r.numOutputTokens !== r.requestedOutputTokens) {
@@ -195,11 +183,39 @@ export function computeStatistics(
     }
   }
 
+  // Each metric in turn fills one scratch array, whose percentiles are then found in place: a million
+  // completions cost one 8 MB array (or the chunks' size) instead of one per metric plus a copy of each.
+  const census = chunkCensus(ok);
+  const scratch = new Scratch(Math.max(n, census?.gaps ?? 0, census?.chunks ?? 0));
+  const stats = (metric: (r: RequestRecord) => number): PercentileStats =>
+    percentileStatsInPlace(scratch.fill(ok, metric));
+
+  const latency = scratch.fill(ok, e2eNs);
+  const latencySum = sum(latency);
+  const requestLatencyNs = percentileStatsInPlace(latency);
+  const outputThroughputPerUser = stats(outputTokenThroughput);
+  const generationTime = stats(generationTimeNs);
+  const outputTokens = stats(numTotalOutputTokens);
+  const queue = stats(queueNs);
+  const fromScheduled = stats(latencyFromScheduledNs);
+  let slotIdle: PercentileStats | undefined;
+  if (slotWaits > 0) {
+    const a = scratch.take(slotWaits);
+    let k = 0;
+    for (const r of ok) {
+      const v = slotIdleNs(r);
+      if (v !== undefined) a[k++] = v;
+    }
+    slotIdle = percentileStatsInPlace(a);
+  }
+  const ttftFromScheduled = stats(ttftFromScheduledNs);
+  const streaming = opts.streaming
+    ? streamingStatistics(stats(ttftNs), stats(tpotNs), stats(generationTokenThroughput))
+    : undefined;
+
   const totalLatencyNs = n > 0 ? maxEnd - minStart : 0;
   const totalOutput = acct.actualOutputTokens;
   const perSecond = (count: number) => (totalLatencyNs > 0 ? (count * NS_PER_S) / totalLatencyNs : 0);
-  const requestLatencyNs = percentileStats(latency);
-  const outputThroughputPerUser = percentileStats(perUser);
   const outputThroughput = perSecond(totalOutput);
   const issueWindowNs = n > 0 ? maxStart - minStart : 0;
   const issueRateNs = n > 0 ? issueWindowNs / n : 0;
@@ -221,44 +237,77 @@ export function computeStatistics(
     perUserOutputThroughput: outputThroughputPerUser.average,
     perGpuOutputThroughput: opts.worldSize > 0 ? outputThroughput / opts.worldSize : 0,
     avgRequestLatencyNs: requestLatencyNs.average,
-    avgConcurrentRequests: totalLatencyNs > 0 ? sum(latency) / totalLatencyNs : 0,
+    avgConcurrentRequests: totalLatencyNs > 0 ? latencySum / totalLatencyNs : 0,
     issueRateNs,
     issueRateReported: issueRateNs * NS_PER_S,
     submissionRate: issueWindowNs > 0 ? ((n - 1) * NS_PER_S) / issueWindowNs : 0,
     requestLatencyNs,
-    generationTimeNs: percentileStats(genTime),
-    outputTokens: percentileStats(outTokens),
+    generationTimeNs: generationTime,
+    outputTokens,
     outputThroughputPerUser,
-    queueNs: percentileStats(queue),
-    latencyFromScheduledNs: percentileStats(fromSched),
-    ...(slotIdle.length > 0 ? { slotIdleNs: percentileStats(slotIdle) } : {}),
-    ttftFromScheduledNs: percentileStats(ttftFromSched),
+    queueNs: queue,
+    latencyFromScheduledNs: fromScheduled,
+    ...(slotIdle !== undefined ? { slotIdleNs: slotIdle } : {}),
+    ttftFromScheduledNs: ttftFromScheduled,
     tokenAccounting: acct,
-    streaming: opts.streaming ? streamingStatistics(ttft, tpot, gtps) : undefined,
-    decoding: decodingStatistics(ok, opts.maxDraftLen ?? 0),
+    streaming,
+    decoding: decodingStatistics(ok, opts.maxDraftLen ?? 0, scratch),
     failureReasons: summarizeFailureReasons(records),
     outputTokenCounts: outputTokenCounts(ok),
     inputTokenCounts: inputTokenCounts(ok),
-    chunks: chunkStatistics(ok),
+    chunks: census ? chunkStatistics(ok, census, scratch) : undefined,
     ...(opts.slo ? { goodput: computeGoodput(records, opts.slo, totalLatencyNs) } : {}),
   };
 }
 
+/** Output tokens including the first (the numTotalOutputTokens of requestMetrics). */
+function numTotalOutputTokens(r: RequestRecord): number {
+  return r.numOutputTokens;
+}
+
+/** end − scheduled: latency as the schedule saw it. */
+function latencyFromScheduledNs(r: RequestRecord): number {
+  return r.endNs - r.scheduledNs;
+}
+
+/** first token − scheduled; 0 when the first-token time is unknown. */
+function ttftFromScheduledNs(r: RequestRecord): number {
+  return r.firstTokenNs >= 0 ? r.firstTokenNs - r.scheduledNs : 0;
+}
+
+/** One array lent to each metric in turn (sized once for the largest). */
+class Scratch {
+  private buf: Float64Array;
+  constructor(size: number) {
+    this.buf = new Float64Array(size);
+  }
+
+  /** The first `size` slots (grown if needed); whatever they held is the caller's to overwrite. */
+  take(size: number): Float64Array {
+    if (this.buf.length < size) this.buf = new Float64Array(size);
+    return this.buf.subarray(0, size);
+  }
+
+  /** `metric` of each record, in their order. */
+  fill(records: readonly RequestRecord[], metric: (r: RequestRecord) => number): Float64Array {
+    const a = this.take(records.length);
+    for (let i = 0; i < records.length; i++) a[i] = metric(records[i]!);
+    return a;
+  }
+}
+
 function streamingStatistics(
-  ttft: Float64Array,
-  tpot: Float64Array,
-  gtps: Float64Array,
+  ttft: PercentileStats,
+  tpot: PercentileStats,
+  gtps: PercentileStats,
 ): StreamingStatistics {
-  const ttftNs = percentileStats(ttft);
-  const tpotNs = percentileStats(tpot);
-  const g = percentileStats(gtps);
   return {
-    avgTtftNs: ttftNs.average,
-    avgTpotNs: tpotNs.average,
-    perUserOutputSpeed: g.average,
-    ttftNs,
-    tpotNs,
-    gtps: g,
+    avgTtftNs: ttft.average,
+    avgTpotNs: tpot.average,
+    perUserOutputSpeed: gtps.average,
+    ttftNs: ttft,
+    tpotNs: tpot,
+    gtps,
   };
 }
 
@@ -269,34 +318,34 @@ function streamingStatistics(
 function decodingStatistics(
   ok: readonly RequestRecord[],
   maxDraftLen: number,
+  scratch: Scratch,
 ): DecodingStatistics | undefined {
   if (ok.length === 0 || (maxDraftLen <= 0 && !ok.some((r) => r.draftTokens !== undefined))) return undefined;
-  const n = ok.length;
-  const draft = new Float64Array(n);
-  const accepted = new Float64Array(n);
-  const rate = new Float64Array(n);
-  const length = new Float64Array(n);
   let totalOut = 0;
   let totalIter = 0;
-  for (let i = 0; i < n; i++) {
-    const r = ok[i]!;
-    const iters = Math.max(1, r.decodeIterations);
-    const d = r.draftTokens ?? maxDraftLen * iters;
-    const a = r.acceptedDraftTokens ?? r.numOutputTokens - iters;
-    draft[i] = d;
-    accepted[i] = a;
-    rate[i] = d > 0 ? a / d : 0;
-    length[i] = r.numOutputTokens / iters;
+  for (const r of ok) {
     totalOut += r.numOutputTokens;
-    totalIter += iters;
+    totalIter += iterations(r);
   }
+  const draft = (r: RequestRecord) => r.draftTokens ?? maxDraftLen * iterations(r);
+  const accepted = (r: RequestRecord) => r.acceptedDraftTokens ?? r.numOutputTokens - iterations(r);
   return {
-    numDraftTokens: percentileStats(draft),
-    numAcceptedDraftTokens: percentileStats(accepted),
-    draftAcceptanceRate: percentileStats(rate),
-    acceptanceLength: percentileStats(length),
+    numDraftTokens: percentileStatsInPlace(scratch.fill(ok, draft)),
+    numAcceptedDraftTokens: percentileStatsInPlace(scratch.fill(ok, accepted)),
+    draftAcceptanceRate: percentileStatsInPlace(
+      scratch.fill(ok, (r) => {
+        const d = draft(r);
+        return d > 0 ? accepted(r) / d : 0;
+      }),
+    ),
+    acceptanceLength: percentileStatsInPlace(scratch.fill(ok, (r) => r.numOutputTokens / iterations(r))),
     globalAcceptanceLength: totalOut / totalIter,
   };
+}
+
+/** Engine steps that produced tokens (trtllm-bench's decode_iteration + 1), at least 1. */
+function iterations(r: RequestRecord): number {
+  return Math.max(1, r.decodeIterations);
 }
 
 function summarizeFailures(records: readonly RequestRecord[]): FailureSummary[] {
@@ -349,51 +398,77 @@ function outputTokenCounts(ok: readonly RequestRecord[]): OutputTokenCounts | un
   return c.serverCounted + c.clientCounted > 0 ? c : undefined;
 }
 
+/** Which successful records count in the chunk statistics, and how many chunks and gaps they hold. */
+interface ChunkCensus {
+  /** 1: the record (by its index among successful ones) has chunk times and an output count. */
+  counted: Uint8Array;
+  /** Its number of chunks. */
+  chunkCount: Int32Array;
+  requests: number;
+  chunks: number;
+  gaps: number;
+  /** Every counted record has per-chunk token counts. */
+  perChunk: boolean;
+}
+
 /**
  * Over requests whose output came as text (counted by the server's usage or the client's tokenizer), whose chunks
  * carry an unknown number of tokens. An engine that streams token ids sends one chunk per decode step, so its
- * chunk times (kept for `--request_json`) would only repeat TPOT.
+ * chunk times (kept for `--request_json`) would only repeat TPOT. Undefined when no request qualifies.
  */
-function chunkStatistics(ok: readonly RequestRecord[]): ChunkStatistics | undefined {
-  // Each record's chunk times are read once per pass: records may build the array on each read (the load
-  // generator's are views over columns, src/load/record-table.ts).
-  const withChunks: RequestRecord[] = [];
-  const counts: number[] = [];
+function chunkCensus(ok: readonly RequestRecord[]): ChunkCensus | undefined {
+  const counted = new Uint8Array(ok.length);
+  const chunkCount = new Int32Array(ok.length);
+  let requests = 0;
   let chunks = 0;
   let gaps = 0;
-  for (const r of ok) {
+  let perChunk = true;
+  for (let i = 0; i < ok.length; i++) {
+    const r = ok[i]!;
+    if (r.serverOutputTokens === undefined && r.clientOutputTokens === undefined) continue;
+    // Each record's chunk times are read once per pass: records may build the array on each read (the load
+    // generator's are views over columns, src/load/record-table.ts).
     const t = r.chunkTimesNs;
-    if (t === undefined || (r.serverOutputTokens === undefined && r.clientOutputTokens === undefined))
-      continue;
-    withChunks.push(r);
-    counts.push(t.length);
+    if (t === undefined) continue;
+    counted[i] = 1;
+    chunkCount[i] = t.length;
+    requests++;
     chunks += t.length;
     gaps += Math.max(0, t.length - 1);
+    if (perChunk && r.chunkTokens === undefined) perChunk = false;
   }
-  if (withChunks.length === 0) return undefined;
-  const gap = new Float64Array(gaps);
+  return requests > 0 ? { counted, chunkCount, requests, chunks, gaps, perChunk } : undefined;
+}
+
+function chunkStatistics(ok: readonly RequestRecord[], c: ChunkCensus, scratch: Scratch): ChunkStatistics {
+  const gap = scratch.take(c.gaps);
   let g = 0;
-  for (const r of withChunks) {
-    const t = r.chunkTimesNs!;
-    for (let i = 1; i < t.length; i++) gap[g++] = t[i]! - t[i - 1]!;
+  for (let i = 0; i < ok.length; i++) {
+    if (c.counted[i] !== 1) continue;
+    const t = ok[i]!.chunkTimesNs!;
+    for (let j = 1; j < t.length; j++) gap[g++] = t[j]! - t[j - 1]!;
   }
-  const perChunk = withChunks.every((r) => r.chunkTokens !== undefined);
+  const chunkGapNs = percentileStatsInPlace(gap);
   let tokens: Float64Array;
-  if (perChunk) {
-    tokens = new Float64Array(chunks);
+  if (c.perChunk) {
+    tokens = scratch.take(c.chunks);
     let j = 0;
-    for (const r of withChunks) for (const v of r.chunkTokens!) tokens[j++] = v;
-  } else {
-    const perRequest: number[] = [];
-    for (let i = 0; i < withChunks.length; i++) {
-      if (counts[i]! > 0) perRequest.push(withChunks[i]!.numOutputTokens / counts[i]!);
+    for (let i = 0; i < ok.length; i++) {
+      if (c.counted[i] === 1) for (const v of ok[i]!.chunkTokens!) tokens[j++] = v;
     }
-    tokens = Float64Array.from(perRequest);
+  } else {
+    let k = 0;
+    for (let i = 0; i < ok.length; i++) if (c.counted[i] === 1 && c.chunkCount[i]! > 0) k++;
+    tokens = scratch.take(k);
+    let j = 0;
+    for (let i = 0; i < ok.length; i++) {
+      if (c.counted[i] === 1 && c.chunkCount[i]! > 0) tokens[j++] = ok[i]!.numOutputTokens / c.chunkCount[i]!;
+    }
   }
   return {
-    chunks,
-    chunkGapNs: percentileStats(gap),
-    tokensPerChunk: percentileStats(tokens),
-    tokensPerChunkSource: perChunk ? "server_per_chunk" : "request_average",
+    chunks: c.chunks,
+    chunkGapNs,
+    tokensPerChunk: percentileStatsInPlace(tokens),
+    tokensPerChunkSource: c.perChunk ? "server_per_chunk" : "request_average",
   };
 }
