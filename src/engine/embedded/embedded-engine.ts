@@ -4,6 +4,7 @@
  * finished position in parallel. Driving all sequences in one loop (rather than one async loop per request)
  * keeps batches whole; measured here, per-request loops split batches and cost up to 2x throughput.
  */
+import { onAbort } from "../../util/abort-callbacks.ts";
 import { nowNs } from "../../util/clock.ts";
 import { log } from "../../util/log.ts";
 import type {
@@ -189,6 +190,9 @@ export class EmbeddedEngine implements Engine {
       const sched = new SchedRequest(this.seq++, isl, request.maxTokens);
       const tokens = new Uint32Array(isl + request.maxTokens);
       tokens.set(request.inputIds);
+      // Unregistered when the request ends: a listener per request left on the run's signal kept every request's
+      // entry (its token buffer included) alive until the run ended (util/abort-callbacks.ts).
+      const unregister = signal ? onAbort(signal, () => this.cancel(entry)) : undefined;
       const entry: Live = {
         sched,
         request,
@@ -201,9 +205,13 @@ export class EmbeddedEngine implements Engine {
         stepDrafts: 0,
         cancelled: false,
         error: undefined,
-        resolve,
+        resolve: unregister
+          ? (r) => {
+              unregister();
+              resolve(r);
+            }
+          : resolve,
       };
-      signal?.addEventListener("abort", () => this.cancel(entry), { once: true });
       this.live.set(sched, entry);
       this.scheduler.enqueue(sched);
       this.ensureLoop();
