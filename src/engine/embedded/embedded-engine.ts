@@ -33,9 +33,13 @@ export interface IterationStats {
   /** ns since the engine started. */
   timestamp_ns: number;
   step_ms: number;
-  /** Of step_ms: the llama_decode call (node-llama-cpp's decodeBatch, from call to resolution). */
+  /**
+   * Of step_ms: llama_decode and llama_synchronize. With the native sampler, timed on the pool thread that runs
+   * them (the hops to and from it are in neither part); otherwise node-llama-cpp's decodeBatch, call to resolution.
+   */
   decode_ms: number;
-  /** Of step_ms: greedy sampling of every sampled position (all native sampling calls, first to last). */
+  /** Of step_ms: greedy sampling of every sampled position (the native argmax as timed on its thread, or all
+   * of node-llama-cpp's sampling calls, first to last). */
   sample_ms: number;
   batch_size: number;
   num_context_requests: number;
@@ -106,6 +110,7 @@ export class EmbeddedEngine implements Engine {
   /** The last step's decode and sampling times, for the iteration log. */
   private decodeNs = 0;
   private sampleNs = 0;
+  private readonly stepTimings = new Float64Array(2);
   private stopped = false;
   private readonly startNs = nowNs();
   /** `[0, 1, ..., k]` logit indexes for a decode item verifying k drafts. */
@@ -317,12 +322,9 @@ export class EmbeddedEngine implements Engine {
           sampleEntries.push(entry);
           for (let i = 0; i < idx.length; i++) sampleAt.push(idx[i]!);
         }
-        const tDecode = nowNs();
-        await native.decodeBatch();
-        const tDecoded = nowNs();
-        this.decodeNs = tDecoded - tDecode;
-        samples = await this.sampling.sample(native, sampleAt);
-        this.sampleNs = nowNs() - tDecoded;
+        samples = await this.sampling.decodeAndSample(native, sampleAt, this.stepTimings);
+        this.decodeNs = this.stepTimings[0]!;
+        this.sampleNs = this.stepTimings[1]!;
       } catch (err) {
         this.failStep(plan, err, "decode");
         continue;

@@ -15,6 +15,13 @@ interface Addon {
   init(libllama: string): void;
   contextHandle(ctx: unknown, nCtxMin: number, nCtxMax: number, nBatch: number, nSeqMax: number): unknown;
   argmax(handle: unknown, positions: Uint32Array, threads: number, syncFloats?: number): Promise<Uint32Array>;
+  decodeArgmax(
+    context: unknown,
+    positions: Uint32Array,
+    threads: number,
+    timings: Float64Array,
+  ): Promise<Uint32Array>;
+  argmaxRow(row: Float32Array): number;
   attachThreadpool(handle: unknown, threads: number): unknown;
   detachThreadpool(handle: unknown, pool: unknown): void;
 }
@@ -22,7 +29,16 @@ interface Addon {
 export interface NativeArgmax {
   /** Greedy tokens at the given batch indexes of the last decode. */
   argmax(positions: Uint32Array): Promise<Uint32Array>;
+  /**
+   * Decodes the batch built with node-llama-cpp's initBatch/addToBatch, then argmaxes the given batch indexes,
+   * both on one pool thread; `timings` receives [decode ns, argmax ns] as timed there. A failed decode rejects
+   * with code DECODE_FAILED; any other rejection is the sampler's (the decode itself succeeded).
+   */
+  decodeArgmax(positions: Uint32Array, timings: Float64Array): Promise<Uint32Array>;
 }
+
+/** The `code` of a decodeArgmax rejection whose llama_decode failed. */
+export const DECODE_FAILED = "LLM_BENCH_DECODE_FAILED";
 
 /** The context's shape, as llm-bench created it: the addon checks node-llama-cpp's copy against it. */
 export interface ContextShape {
@@ -77,6 +93,17 @@ function loadAddon(): Addon | undefined {
   return addon ?? undefined;
 }
 
+/**
+ * The native argmax kernel on one row, or undefined where the addon is not built. For tests: it must choose what
+ * llama.cpp's greedy sampler chooses (the first maximum; NaN never, except a NaN first value).
+ */
+export function nativeArgmaxRow(): ((row: Float32Array) => number) | undefined {
+  const path = addonPath();
+  if (!path) return undefined;
+  const a = createRequire(import.meta.url)(path) as Addon;
+  return (row) => a.argmaxRow(row);
+}
+
 /** node-llama-cpp's llama_context, once the addon has checked its layout against the shape llm-bench created. */
 function contextHandle(a: Addon, nativeContext: unknown, shape: ContextShape): unknown {
   const cells = shape.contextSize * shape.sequences;
@@ -99,7 +126,10 @@ export function nativeArgmaxFor(
   if (!a) return undefined;
   try {
     const handle = contextHandle(a, nativeContext, shape);
-    return { argmax: (positions) => a.argmax(handle, positions, threads, syncFloats) };
+    return {
+      argmax: (positions) => a.argmax(handle, positions, threads, syncFloats),
+      decodeArgmax: (positions, timings) => a.decodeArgmax(nativeContext, positions, threads, timings),
+    };
   } catch (err) {
     log.debug(`native greedy sampler: not used for this context: ${(err as Error).message}`);
     return undefined;
