@@ -12,7 +12,14 @@ import { log } from "../../util/log.ts";
 import type { DeviceFlag } from "../runtime-knobs.ts";
 import type { ComputeDevice } from "../types.ts";
 import { validateGgufFile } from "./gguf/validate.ts";
-import { DECODE_FAILED, type NativeArgmax, nativeArgmaxFor, nativeThreadpoolFor } from "./native-greedy.ts";
+import {
+  DECODE_FAILED,
+  type DecodeRunSpec,
+  type NativeArgmax,
+  nativeArgmaxFor,
+  nativeThreadpoolFor,
+  type StepCallback,
+} from "./native-greedy.ts";
 
 type Llama = import("node-llama-cpp").Llama;
 type LlamaModel = import("node-llama-cpp").LlamaModel;
@@ -204,6 +211,21 @@ export class GreedySampling {
     timings[0] = t1 - t0;
     timings[1] = nowNs() - t1;
     return out;
+  }
+
+  /** Whether decodeRun is available: the native sampler loaded and has been checked against node-llama-cpp. */
+  get canRun(): boolean {
+    return this.verified && this.nativeArgmax !== undefined;
+  }
+
+  /**
+   * A native decode run (native/greedy.cc): only when canRun. Resolves with the steps posted to onStep; the
+   * caller waits until that many have reached it (the last may arrive after the promise settles).
+   */
+  decodeRun(run: DecodeRunSpec, onStep: StepCallback): Promise<number> {
+    if (this.disposed) throw new EngineError("sampling after the engine stopped");
+    if (!this.canRun) throw new EngineError("decode runs need the checked native sampler");
+    return this.nativeArgmax!.decodeRun(run, onStep);
   }
 
   dispose(): void {

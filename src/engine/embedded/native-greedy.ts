@@ -21,6 +21,15 @@ interface Addon {
     threads: number,
     timings: Float64Array,
   ): Promise<Uint32Array>;
+  decodeRun(
+    context: unknown,
+    positions: Uint32Array,
+    threads: number,
+    spec: Int32Array,
+    maxSteps: number,
+    control: Int32Array,
+    onStep: StepCallback,
+  ): Promise<number>;
   argmaxRow(row: Float32Array): number;
   attachThreadpool(handle: unknown, threads: number): unknown;
   detachThreadpool(handle: unknown, pool: unknown): void;
@@ -35,6 +44,35 @@ export interface NativeArgmax {
    * with code DECODE_FAILED; any other rejection is the sampler's (the decode itself succeeded).
    */
   decodeArgmax(positions: Uint32Array, timings: Float64Array): Promise<Uint32Array>;
+  /** Runs up to run.maxSteps steps; resolves with how many steps were posted to onStep (all of them reach it). */
+  decodeRun(run: DecodeRunSpec, onStep: StepCallback): Promise<number>;
+}
+
+/**
+ * One step of a decode run, on the event loop: the tokens sampled (null on failure), the decode and argmax times
+ * as timed on the pool thread, when the step ended (process.hrtime.bigint()'s clock), and the failure.
+ */
+export type StepCallback = (
+  tokens: Uint32Array | null,
+  decodeNs: number,
+  sampleNs: number,
+  endNs: bigint,
+  error: string | undefined,
+  decodeFailed: boolean,
+) => void;
+
+/** The sequences of a decode run (native/greedy.cc's decodeRun says what a run is). */
+export interface DecodeRunSpec {
+  /** Batch indexes of the first step's sampled positions, one per sequence, in item order. */
+  positions: Uint32Array;
+  /** [llama.cpp sequence id × n, position of the step-1 token × n, EOS token id or -1 × n]. */
+  spec: Int32Array;
+  maxSteps: number;
+  /**
+   * On a SharedArrayBuffer: [0] non-zero: no further step starts; [1] steps the event loop has applied (a step
+   * starts only once the one before the previous is applied).
+   */
+  control: Int32Array;
 }
 
 /** The `code` of a decodeArgmax rejection whose llama_decode failed. */
@@ -129,6 +167,8 @@ export function nativeArgmaxFor(
     return {
       argmax: (positions) => a.argmax(handle, positions, threads, syncFloats),
       decodeArgmax: (positions, timings) => a.decodeArgmax(nativeContext, positions, threads, timings),
+      decodeRun: (run, onStep) =>
+        a.decodeRun(nativeContext, run.positions, threads, run.spec, run.maxSteps, run.control, onStep),
     };
   } catch (err) {
     log.debug(`native greedy sampler: not used for this context: ${(err as Error).message}`);
