@@ -39,6 +39,7 @@ const { values } = parseArgs({
     device: { type: "string", default: "auto" },
     gpu_layers: { type: "string", default: "99" },
     reference: { type: "string", default: "linked" },
+    baseline_cli: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -62,6 +63,8 @@ if (values.help) {
       "  --offline 0            also run N requests offline at the largest batch (0: off)",
       "  --device auto|cpu      the CLI's --device",
       "  --gpu_layers 99        llama-batched-bench -ngl on a GPU device (0 on the CPU)",
+      "  --baseline_cli PATH    also run another llm-bench build (its dist/src/cli/bin.cjs) in the same",
+      "                         interleaved reps, for a before/after comparison on the same machine state",
     ].join("\n"),
   );
   process.exit(0);
@@ -80,6 +83,7 @@ function projectRoot(): string {
 }
 const ROOT = projectRoot();
 const CLI = join(ROOT, "dist", "src", "cli", "bin.cjs");
+const BASELINE = values.baseline_cli ? resolve(values.baseline_cli) : undefined;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
@@ -279,6 +283,7 @@ interface Ours {
 }
 
 async function ours(
+  cli: string,
   ws: string,
   model: string,
   engineDir: string,
@@ -292,7 +297,7 @@ async function ours(
   await run(
     process.execPath,
     [
-      CLI,
+      cli,
       "--model",
       model,
       "--log_level",
@@ -331,16 +336,27 @@ async function ours(
           sample_ms: number;
           prefill_tokens: number;
           batch_size: number;
+          timestamp_ns: number;
         },
     );
-  const decode = steps.filter((s) => s.prefill_tokens === 0 && s.batch_size === b);
+  const isDecode = (s: (typeof steps)[number] | undefined) =>
+    s !== undefined && s.prefill_tokens === 0 && s.batch_size === b;
+  const decode = steps.filter(isDecode);
+  // A step's period: from one decode step's end to the next one's, so everything the loop does per step counts
+  // (token hand-off, bookkeeping, the event-loop turn), not only the span from plan to sampled tokens (step_ms).
+  const periods: number[] = [];
+  for (let i = 1; i < steps.length; i++) {
+    if (isDecode(steps[i]) && isDecode(steps[i - 1]))
+      periods.push((steps[i]!.timestamp_ns - steps[i - 1]!.timestamp_ns) / 1e6);
+  }
+  if (periods.length === 0) throw new Error(`no two consecutive decode steps of batch ${b} in ${iter}`);
   const report = JSON.parse(await readFile(rep, "utf8")) as {
     performance: { system_output_throughput_tok_s: number };
     world_info: { max_num_tokens: number };
     machine: { name: string; compute: { backend: string } } | null;
   };
   return {
-    stepMs: mean(decode.map((s) => s.step_ms)),
+    stepMs: mean(periods),
     decodeMs: mean(decode.map((s) => s.decode_ms)),
     sampleMs: mean(decode.map((s) => s.sample_ms)),
     outputTps: report.performance.system_output_throughput_tok_s,
@@ -402,11 +418,14 @@ async function main(): Promise<void> {
       for (const b of BATCHES) {
         const a: Ours[] = [];
         const c: Theirs[] = [];
+        const base: Ours[] = [];
         for (let r = 0; r < REPS; r++) {
-          const o = await ours(ws, cfg.llm_bench.model_name, engineDir, dataset, b, b, t);
+          const o = await ours(CLI, ws, cfg.llm_bench.model_name, engineDir, dataset, b, b, t);
           device = o.device;
           a.push(o);
           c.push(await theirs(bin, gguf, kv, b, t, o.maxNumTokens, !o.device.startsWith("cpu")));
+          if (BASELINE)
+            base.push(await ours(BASELINE, ws, cfg.llm_bench.model_name, engineDir, dataset, b, b, t));
         }
         const ratios = a.map((o, i) => c[i]!.stepMs / o.stepMs);
         const mo = median(a.map((o) => o.stepMs));
@@ -419,13 +438,24 @@ async function main(): Promise<void> {
             `${mo.toFixed(3)} (${md.toFixed(3)} + ${ms.toFixed(3)} + ${(mo - md - ms).toFixed(3)}) | ${median(ratios).toFixed(3)} | ` +
             ratios.map((x) => x.toFixed(3)).join(", "),
         );
+        if (BASELINE) {
+          const br = base.map((o, i) => c[i]!.stepMs / o.stepMs);
+          console.log(
+            `      baseline ${BASELINE}: step ${median(base.map((o) => o.stepMs)).toFixed(3)} ms (decode ${median(
+              base.map((o) => o.decodeMs),
+            ).toFixed(
+              3,
+            )} + sample ${median(base.map((o) => o.sampleMs)).toFixed(3)}) | ratio ${median(br).toFixed(3)} | ` +
+              br.map((x) => x.toFixed(3)).join(", "),
+          );
+        }
         if (b === maxB) lastTheirs = c.sort((x, y) => x.tPp + x.tTg - (y.tPp + y.tTg))[c.length >> 1];
       }
       if (OFFLINE > 0 && lastTheirs) {
         const runs: number[] = [];
         for (let r = 0; r < REPS; r++)
           runs.push(
-            (await ours(ws, cfg.llm_bench.model_name, engineDir, dataset, maxB, OFFLINE, t)).outputTps,
+            (await ours(CLI, ws, cfg.llm_bench.model_name, engineDir, dataset, maxB, OFFLINE, t)).outputTps,
           );
         const implied = (maxB * OSL) / (lastTheirs.tPp + lastTheirs.tTg);
         console.log(

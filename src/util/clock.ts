@@ -9,6 +9,11 @@ export function nowNs(): number {
   return Number(process.hrtime.bigint() - ORIGIN);
 }
 
+/** A reading of the same monotonic clock taken elsewhere (native code's steady_clock on Linux), on nowNs()'s scale. */
+export function fromMonotonicNs(abs: bigint): number {
+  return Number(abs - ORIGIN);
+}
+
 export function nsToMs(ns: number): number {
   return ns / 1e6;
 }

@@ -5,7 +5,7 @@
  * keeps batches whole; measured here, per-request loops split batches and cost up to 2x throughput.
  */
 import { onAbort } from "../../util/abort-callbacks.ts";
-import { nowNs } from "../../util/clock.ts";
+import { fromMonotonicNs, nowNs } from "../../util/clock.ts";
 import { log } from "../../util/log.ts";
 import type {
   Engine,
@@ -24,6 +24,7 @@ import {
   type LlamaRuntimeShape,
   loadLlamaRuntime,
 } from "./llama-native.ts";
+import type { StepCallback } from "./native-greedy.ts";
 import { SchedRequest, Scheduler, type SchedulerConfig, type StepPlan } from "./scheduler.ts";
 import type { DraftJob } from "./speculative/draft-model.ts";
 import { createDrafter, type Drafter, type SpeculativeConfig } from "./speculative/speculator.ts";
@@ -34,9 +35,13 @@ export interface IterationStats {
   /** ns since the engine started. */
   timestamp_ns: number;
   step_ms: number;
-  /** Of step_ms: the llama_decode call (node-llama-cpp's decodeBatch, from call to resolution). */
+  /**
+   * Of step_ms: llama_decode and llama_synchronize. With the native sampler, timed on the pool thread that runs
+   * them (the hops to and from it are in neither part); otherwise node-llama-cpp's decodeBatch, call to resolution.
+   */
   decode_ms: number;
-  /** Of step_ms: greedy sampling of every sampled position (all native sampling calls, first to last). */
+  /** Of step_ms: greedy sampling of every sampled position (the native argmax as timed on its thread, or all
+   * of node-llama-cpp's sampling calls, first to last). */
   sample_ms: number;
   batch_size: number;
   num_context_requests: number;
@@ -66,6 +71,11 @@ export interface EmbeddedEngineOptions {
   speculative?: SpeculativeConfig | undefined;
   /** How the model is split over several GPUs, for the report (gpu-split.ts); undefined on one device. */
   split?: string | undefined;
+  /**
+   * Native decode runs (decodeRun) where the plan repeats; default: on unless LLM_BENCH_DECODE_RUNS=0. Off, every
+   * step is planned on the event loop.
+   */
+  decodeRuns?: boolean | undefined;
 }
 
 interface Live {
@@ -107,6 +117,13 @@ export class EmbeddedEngine implements Engine {
   /** The last step's decode and sampling times, for the iteration log. */
   private decodeNs = 0;
   private sampleNs = 0;
+  private readonly stepTimings = new Float64Array(2);
+  /**
+   * A native decode run's control words: [0] non-zero ends it before its next step; [1] counts the steps applied
+   * here, so the run never gets more than one step ahead of the event loop (native/greedy.cc, decodeRun).
+   */
+  private readonly runCtl = new Int32Array(new SharedArrayBuffer(8));
+  private readonly decodeRuns: boolean;
   private stopped = false;
   private readonly startNs = nowNs();
   /** `[0, 1, ..., k]` logit indexes for a decode item verifying k drafts. */
@@ -120,6 +137,7 @@ export class EmbeddedEngine implements Engine {
   ) {
     this.scheduler = new Scheduler(opts.scheduler);
     this.sampling = rt.newGreedySampling();
+    this.decodeRuns = opts.decodeRuns ?? process.env.LLM_BENCH_DECODE_RUNS !== "0";
     const maxDraft = drafter ? (opts.speculative?.maxDraftLen ?? 0) : 0;
     for (let k = 0; k <= maxDraft; k++)
       this.verifyLogits.push(Uint32Array.from({ length: k + 1 }, (_, i) => i));
@@ -213,6 +231,9 @@ export class EmbeddedEngine implements Engine {
           : resolve,
       };
       this.live.set(sched, entry);
+      // A request that becomes the queue's head may be admissible at the next step: a decode run stops for it.
+      // Behind a blocked head it waits anyway (FCFS), so the run goes on.
+      if (this.scheduler.numWaiting === 0) Atomics.store(this.runCtl, 0, 1);
       this.scheduler.enqueue(sched);
       this.ensureLoop();
     });
@@ -239,6 +260,7 @@ export class EmbeddedEngine implements Engine {
   private cancel(entry: Live): void {
     entry.cancelled = true;
     entry.sched.stopped = true;
+    Atomics.store(this.runCtl, 0, 1);
     // Waiting requests leave at once; running ones at the next step boundary (their tokens may be in flight).
     if (!this.live.has(entry.sched)) return;
     if (entry.sched.slot < 0) this.finish(entry);
@@ -325,63 +347,157 @@ export class EmbeddedEngine implements Engine {
           sampleEntries.push(entry);
           for (let i = 0; i < idx.length; i++) sampleAt.push(idx[i]!);
         }
-        const tDecode = nowNs();
-        await native.decodeBatch();
-        const tDecoded = nowNs();
-        this.decodeNs = tDecoded - tDecode;
-        samples = await this.sampling.sample(native, sampleAt);
-        this.sampleNs = nowNs() - tDecoded;
+        const runLength =
+          drafter === undefined && this.decodeRuns && this.sampling.canRun
+            ? this.scheduler.decodeRunLength(plan)
+            : 1;
+        if (runLength > 1) {
+          await this.decodeRun(plan, sampleEntries, sampleAt, runLength, t0);
+          continue;
+        }
+        samples = await this.sampling.decodeAndSample(native, sampleAt, this.stepTimings);
+        this.decodeNs = this.stepTimings[0]!;
+        this.sampleNs = this.stepTimings[1]!;
       } catch (err) {
         this.failStep(plan, err, "decode");
         continue;
       }
       this.scheduler.commit(plan);
-      const t1 = nowNs();
-      let accepted = 0;
-      let first = 0;
-      for (let s = 0; s < sampleEntries.length; s++) {
-        const e = sampleEntries[s]!;
-        const req = e.sched;
-        const k = e.stepDrafts;
-        // Index of this step's first new token (commit counted it); drafts d1..dk sit at base..base+k-1.
-        const base = req.promptTokens + req.generated - 1;
-        let a = 0;
-        while (a < k && samples[first + a] === e.tokens[base + a]) a++;
-        e.tokens[base + a] = samples[first + a]!;
-        first += k + 1;
-        let n = a + 1;
-        const eos = e.request.eosId;
-        if (eos !== undefined) {
-          for (let i = 0; i < n; i++) {
-            if (e.tokens[base + i] === eos) {
-              n = i + 1;
-              req.stopped = true;
-              break;
-            }
+      this.applyStep(plan, sampleEntries, samples, t0, nowNs(), drafted);
+    }
+  }
+
+  /**
+   * After `commit(plan)`: hands each sampled item its tokens (accepting drafts), streams them stamped `t1`, finishes
+   * the requests that are done (or, in a decode run, collects them in `deferred`: the run may still post steps that
+   * name them, so their slots are freed only once it has drained), and logs the iteration.
+   */
+  private applyStep(
+    plan: StepPlan,
+    sampleEntries: Live[],
+    samples: ArrayLike<number>,
+    t0: number,
+    t1: number,
+    drafted: number,
+    deferred?: Set<Live>,
+  ): void {
+    const drafter = this.drafter;
+    const native = this.rt.native;
+    let accepted = 0;
+    let first = 0;
+    for (let s = 0; s < sampleEntries.length; s++) {
+      const e = sampleEntries[s]!;
+      const req = e.sched;
+      const k = e.stepDrafts;
+      // Index of this step's first new token (commit counted it); drafts d1..dk sit at base..base+k-1.
+      const base = req.promptTokens + req.generated - 1;
+      let a = 0;
+      while (a < k && samples[first + a] === e.tokens[base + a]) a++;
+      e.tokens[base + a] = samples[first + a]!;
+      first += k + 1;
+      let n = a + 1;
+      const eos = e.request.eosId;
+      if (eos !== undefined) {
+        for (let i = 0; i < n; i++) {
+          if (e.tokens[base + i] === eos) {
+            n = i + 1;
+            req.stopped = true;
+            break;
           }
         }
-        if (k > 0) {
-          this.scheduler.commitAccepted(req, n - 1, a);
-          if (a < k) native.removeTokenCellsFromSequence(req.slot, base + a, -1);
-          drafter?.rollback(req.slot, base + a);
-          e.draftTokens += k;
-          e.acceptedDraftTokens += n - 1;
-          accepted += n - 1;
-        }
-        e.decodeIterations++;
-        if (e.firstTokenNs === undefined) e.firstTokenNs = t1;
-        e.sink?.onTokens?.(n === 1 ? [e.tokens[base]!] : Array.from(e.tokens.subarray(base, base + n)), t1);
       }
-      for (const it of plan.items) {
-        const e = this.live.get(it.req);
-        if (e && it.req.done) this.finish(e);
+      if (k > 0) {
+        this.scheduler.commitAccepted(req, n - 1, a);
+        if (a < k) native.removeTokenCellsFromSequence(req.slot, base + a, -1);
+        drafter?.rollback(req.slot, base + a);
+        e.draftTokens += k;
+        e.acceptedDraftTokens += n - 1;
+        accepted += n - 1;
       }
-      this.steps++;
-      if (this.opts.onIteration) {
-        if (drafter) this.reportIteration(plan, t0, t1, drafted, accepted);
-        else this.reportIteration(plan, t0, t1);
+      e.decodeIterations++;
+      if (e.firstTokenNs === undefined) e.firstTokenNs = t1;
+      e.sink?.onTokens?.(n === 1 ? [e.tokens[base]!] : Array.from(e.tokens.subarray(base, base + n)), t1);
+    }
+    for (const it of plan.items) {
+      const e = this.live.get(it.req);
+      if (e && it.req.done) {
+        if (deferred) deferred.add(e);
+        else this.finish(e);
       }
     }
+    this.steps++;
+    if (this.opts.onIteration) {
+      if (drafter) this.reportIteration(plan, t0, t1, drafted, accepted);
+      else this.reportIteration(plan, t0, t1);
+    }
+  }
+
+  /**
+   * Runs `plan` and up to `maxSteps - 1` repeats of it natively, back to back (native/greedy.cc's decodeRun;
+   * scheduler.decodeRunLength decides that nothing would change). Each step is applied here as it arrives, while
+   * the next one decodes; `runCtl[0]` ends the run early when a request arrives, is cancelled, or the engine stops.
+   */
+  private async decodeRun(
+    plan: StepPlan,
+    entries: Live[],
+    positions: number[],
+    maxSteps: number,
+    t0: number,
+  ): Promise<void> {
+    const n = entries.length;
+    const spec = new Int32Array(3 * n);
+    for (let i = 0; i < n; i++) {
+      const e = entries[i]!;
+      spec[i] = e.sched.slot;
+      spec[n + i] = plan.items[i]!.from + 1;
+      spec[2 * n + i] = e.request.eosId ?? -1;
+    }
+    Atomics.store(this.runCtl, 0, 0);
+    Atomics.store(this.runCtl, 1, 0);
+    const repeat: StepPlan = { ...plan, admitted: [], preempted: [], clearSlots: [] };
+    const done = new Set<Live>();
+    let seen = 0;
+    let failed: { err: Error; what: string; plan: StepPlan } | undefined;
+    let thrown: unknown;
+    let prevEnd = t0;
+    let expected = Number.POSITIVE_INFINITY;
+    let drained: (() => void) | undefined;
+    const onStep: StepCallback = (tokens, decodeNs, sampleNs, endNs, error, decodeFailed) => {
+      const p = seen === 0 ? plan : repeat;
+      seen++;
+      if (failed === undefined && thrown === undefined) {
+        if (tokens === null) {
+          failed = { err: new Error(error), what: decodeFailed ? "decode" : "sampling", plan: p };
+        } else {
+          try {
+            this.decodeNs = decodeNs;
+            this.sampleNs = sampleNs;
+            const t1 = fromMonotonicNs(endNs);
+            this.scheduler.commit(p);
+            this.applyStep(p, entries, tokens, prevEnd, t1, 0, done);
+            prevEnd = t1;
+          } catch (err) {
+            thrown = err;
+            Atomics.store(this.runCtl, 0, 1);
+          }
+        }
+      }
+      Atomics.add(this.runCtl, 1, 1);
+      if (seen >= expected) drained?.();
+    };
+    const posted = await this.sampling.decodeRun(
+      { positions: Uint32Array.from(positions), spec, maxSteps, control: this.runCtl },
+      onStep,
+    );
+    if (seen < posted) {
+      await new Promise<void>((resolve) => {
+        expected = posted;
+        drained = resolve;
+      });
+    }
+    for (const e of done) if (this.live.has(e.sched)) this.finish(e);
+    if (thrown !== undefined) throw thrown;
+    if (failed) this.failStep(failed.plan, failed.err, failed.what);
   }
 
   /**
@@ -463,6 +579,7 @@ export class EmbeddedEngine implements Engine {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    Atomics.store(this.runCtl, 0, 1);
     for (const e of [...this.live.values()]) this.cancel(e);
     await this.loop;
     this.sampling.dispose();

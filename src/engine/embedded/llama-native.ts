@@ -7,11 +7,19 @@
  */
 import { availableParallelism } from "node:os";
 import { EngineError } from "../../errors.ts";
+import { nowNs } from "../../util/clock.ts";
 import { log } from "../../util/log.ts";
 import type { DeviceFlag } from "../runtime-knobs.ts";
 import type { ComputeDevice } from "../types.ts";
 import { validateGgufFile } from "./gguf/validate.ts";
-import { type NativeArgmax, nativeArgmaxFor, nativeThreadpoolFor } from "./native-greedy.ts";
+import {
+  DECODE_FAILED,
+  type DecodeRunSpec,
+  type NativeArgmax,
+  nativeArgmaxFor,
+  nativeThreadpoolFor,
+  type StepCallback,
+} from "./native-greedy.ts";
 
 type Llama = import("node-llama-cpp").Llama;
 type LlamaModel = import("node-llama-cpp").LlamaModel;
@@ -154,6 +162,70 @@ export class GreedySampling {
     for (let lane = 0; lane < lanes; lane++) running[lane] = stripe(lane);
     await Promise.all(running);
     return out;
+  }
+
+  /**
+   * Decodes the batch built on `native` (initBatch / addToBatch) and returns the greedy token at each position.
+   * `timings` receives [decode ns, sampling ns]. With the native sampler both run in one call on one pool thread
+   * (timed there, so the hops to and from the pool are in neither); otherwise node-llama-cpp's decodeBatch, then
+   * sample(), each timed from call to resolution on the event loop.
+   */
+  async decodeAndSample(
+    native: NativeContext,
+    positions: number[],
+    timings: Float64Array,
+  ): Promise<number[]> {
+    if (this.disposed) throw new EngineError("sampling after the engine stopped");
+    const fast = this.nativeArgmax;
+    if (fast) {
+      let tokens: Uint32Array;
+      try {
+        tokens = await fast.decodeArgmax(Uint32Array.from(positions), timings);
+      } catch (err) {
+        if ((err as { code?: string }).code === DECODE_FAILED) throw err;
+        // The decode ran; only the argmax failed: node-llama-cpp samples this step and every later one.
+        log.warn(`native greedy sampler off: ${(err as Error).message}; sampling through node-llama-cpp`);
+        this.nativeArgmax = undefined;
+        const t = nowNs();
+        const out = await this.sample(native, positions);
+        timings[1] = nowNs() - t;
+        return out;
+      }
+      if (this.verified || positions.length === 0) return Array.from(tokens);
+      // First sampled step: node-llama-cpp must agree on one position before the native sampler is trusted.
+      const reference = await native.sampleToken(positions[0]!, this.sampler(0));
+      if (tokens[0] === reference) {
+        this.verified = true;
+        return Array.from(tokens);
+      }
+      log.warn(
+        `native greedy sampler off: it chose ${tokens[0]} where node-llama-cpp chose ${reference}; sampling through node-llama-cpp`,
+      );
+      this.nativeArgmax = undefined;
+      return this.sample(native, positions);
+    }
+    const t0 = nowNs();
+    await native.decodeBatch();
+    const t1 = nowNs();
+    const out = await this.sample(native, positions);
+    timings[0] = t1 - t0;
+    timings[1] = nowNs() - t1;
+    return out;
+  }
+
+  /** Whether decodeRun is available: the native sampler loaded and has been checked against node-llama-cpp. */
+  get canRun(): boolean {
+    return this.verified && this.nativeArgmax !== undefined;
+  }
+
+  /**
+   * A native decode run (native/greedy.cc): only when canRun. Resolves with the steps posted to onStep; the
+   * caller waits until that many have reached it (the last may arrive after the promise settles).
+   */
+  decodeRun(run: DecodeRunSpec, onStep: StepCallback): Promise<number> {
+    if (this.disposed) throw new EngineError("sampling after the engine stopped");
+    if (!this.canRun) throw new EngineError("decode runs need the checked native sampler");
+    return this.nativeArgmax!.decodeRun(run, onStep);
   }
 
   dispose(): void {

@@ -15,6 +15,22 @@ interface Addon {
   init(libllama: string): void;
   contextHandle(ctx: unknown, nCtxMin: number, nCtxMax: number, nBatch: number, nSeqMax: number): unknown;
   argmax(handle: unknown, positions: Uint32Array, threads: number, syncFloats?: number): Promise<Uint32Array>;
+  decodeArgmax(
+    context: unknown,
+    positions: Uint32Array,
+    threads: number,
+    timings: Float64Array,
+  ): Promise<Uint32Array>;
+  decodeRun(
+    context: unknown,
+    positions: Uint32Array,
+    threads: number,
+    spec: Int32Array,
+    maxSteps: number,
+    control: Int32Array,
+    onStep: StepCallback,
+  ): Promise<number>;
+  argmaxRow(row: Float32Array): number;
   attachThreadpool(handle: unknown, threads: number): unknown;
   detachThreadpool(handle: unknown, pool: unknown): void;
 }
@@ -22,7 +38,45 @@ interface Addon {
 export interface NativeArgmax {
   /** Greedy tokens at the given batch indexes of the last decode. */
   argmax(positions: Uint32Array): Promise<Uint32Array>;
+  /**
+   * Decodes the batch built with node-llama-cpp's initBatch/addToBatch, then argmaxes the given batch indexes,
+   * both on one pool thread; `timings` receives [decode ns, argmax ns] as timed there. A failed decode rejects
+   * with code DECODE_FAILED; any other rejection is the sampler's (the decode itself succeeded).
+   */
+  decodeArgmax(positions: Uint32Array, timings: Float64Array): Promise<Uint32Array>;
+  /** Runs up to run.maxSteps steps; resolves with how many steps were posted to onStep (all of them reach it). */
+  decodeRun(run: DecodeRunSpec, onStep: StepCallback): Promise<number>;
 }
+
+/**
+ * One step of a decode run, on the event loop: the tokens sampled (null on failure), the decode and argmax times
+ * as timed on the pool thread, when the step ended (process.hrtime.bigint()'s clock), and the failure.
+ */
+export type StepCallback = (
+  tokens: Uint32Array | null,
+  decodeNs: number,
+  sampleNs: number,
+  endNs: bigint,
+  error: string | undefined,
+  decodeFailed: boolean,
+) => void;
+
+/** The sequences of a decode run (native/greedy.cc's decodeRun says what a run is). */
+export interface DecodeRunSpec {
+  /** Batch indexes of the first step's sampled positions, one per sequence, in item order. */
+  positions: Uint32Array;
+  /** [llama.cpp sequence id × n, position of the step-1 token × n, EOS token id or -1 × n]. */
+  spec: Int32Array;
+  maxSteps: number;
+  /**
+   * On a SharedArrayBuffer: [0] non-zero: no further step starts; [1] steps the event loop has applied (a step
+   * starts only once the one before the previous is applied).
+   */
+  control: Int32Array;
+}
+
+/** The `code` of a decodeArgmax rejection whose llama_decode failed. */
+export const DECODE_FAILED = "LLM_BENCH_DECODE_FAILED";
 
 /** The context's shape, as llm-bench created it: the addon checks node-llama-cpp's copy against it. */
 export interface ContextShape {
@@ -77,6 +131,17 @@ function loadAddon(): Addon | undefined {
   return addon ?? undefined;
 }
 
+/**
+ * The native argmax kernel on one row, or undefined where the addon is not built. For tests: it must choose what
+ * llama.cpp's greedy sampler chooses (the first maximum; NaN never, except a NaN first value).
+ */
+export function nativeArgmaxRow(): ((row: Float32Array) => number) | undefined {
+  const path = addonPath();
+  if (!path) return undefined;
+  const a = createRequire(import.meta.url)(path) as Addon;
+  return (row) => a.argmaxRow(row);
+}
+
 /** node-llama-cpp's llama_context, once the addon has checked its layout against the shape llm-bench created. */
 function contextHandle(a: Addon, nativeContext: unknown, shape: ContextShape): unknown {
   const cells = shape.contextSize * shape.sequences;
@@ -99,7 +164,12 @@ export function nativeArgmaxFor(
   if (!a) return undefined;
   try {
     const handle = contextHandle(a, nativeContext, shape);
-    return { argmax: (positions) => a.argmax(handle, positions, threads, syncFloats) };
+    return {
+      argmax: (positions) => a.argmax(handle, positions, threads, syncFloats),
+      decodeArgmax: (positions, timings) => a.decodeArgmax(nativeContext, positions, threads, timings),
+      decodeRun: (run, onStep) =>
+        a.decodeRun(nativeContext, run.positions, threads, run.spec, run.maxSteps, run.control, onStep),
+    };
   } catch (err) {
     log.debug(`native greedy sampler: not used for this context: ${(err as Error).message}`);
     return undefined;

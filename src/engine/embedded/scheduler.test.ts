@@ -322,4 +322,90 @@ describe("Scheduler", () => {
     assert.match(s.rejectReason(60, 50) ?? "", /KV/);
     assert.equal(s.rejectReason(50, 51), undefined);
   });
+  it("decodeRunLength by hand: the first request to end bounds the run; an admissible head or KV room cuts it", () => {
+    const s = new Scheduler({ ...base, maxBatchSize: 2 });
+    const a = new SchedRequest(0, 4, 6);
+    const b = new SchedRequest(1, 4, 3);
+    s.enqueue(a);
+    s.enqueue(b);
+    const prefill = s.plan();
+    assert.equal(s.decodeRunLength(prefill), 1, "a step with prefill never repeats");
+    s.commit(prefill); // both sampled their first token: 5 and 2 to go
+    assert.equal(s.decodeRunLength(s.plan()), 2, "b ends after two more steps");
+    // With a free slot, a waiting request that fits would be admitted next step.
+    const t = new Scheduler({ ...base, maxBatchSize: 3 });
+    const c = new SchedRequest(0, 4, 6);
+    t.enqueue(c);
+    t.commit(t.plan());
+    t.enqueue(new SchedRequest(1, 4, 6));
+    const mixed = t.plan();
+    assert.equal(mixed.admitted.length, 1);
+    assert.equal(t.decodeRunLength(mixed), 1);
+    t.commit(mixed);
+    assert.equal(t.decodeRunLength(t.plan()), 4, "both decode, nothing waits: c has sampled 2 of 6");
+    t.enqueue(new SchedRequest(2, 4, 6));
+    assert.equal(t.decodeRunLength(t.plan()), 1, "a third request fits in the free slot");
+    // max_utilization: KV room for the run. 2 requests at 5 cells each (4 prompt + 1 sampled) after the prefill.
+    const u = new Scheduler({ ...base, policy: "max_utilization", kvCacheTokens: 16, maxSeqLen: 16 });
+    u.enqueue(new SchedRequest(0, 4, 10));
+    u.enqueue(new SchedRequest(1, 4, 10));
+    u.commit(u.plan()); // kvUsed 8
+    // A step grows KV by 2: steps j = 1.. fit while 8 + 2j <= 16, so 4 steps.
+    assert.equal(u.decodeRunLength(u.plan()), 4);
+  });
+
+  it("decodeRunLength: the plan repeats exactly for that many steps, whatever arrives behind a blocked head", () => {
+    for (const policy of ["guaranteed_no_evict", "max_utilization"] as const) {
+      for (const seed of [1, 2, 3, 4, 5, 6]) {
+        const gen = rng(seed * 97 + (policy === "max_utilization" ? 1 : 0));
+        const cfg: SchedulerConfig = {
+          maxBatchSize: gen(1, 6),
+          maxNumTokens: gen(16, 64),
+          kvCacheTokens: gen(120, 400),
+          maxSeqLen: 96,
+          policy,
+          chunkedContext: true,
+        };
+        const s = new Scheduler(cfg);
+        const all = Array.from({ length: 40 }, (_, i) => new SchedRequest(i, gen(1, 40), gen(1, 50)));
+        let next = 0;
+        let run: { left: number; reqs: SchedRequest[] } | undefined;
+        let runs = 0;
+        for (let step = 0; next < all.length || !s.idle; step++) {
+          assert.ok(step < 100_000, "no progress");
+          if (next < all.length && gen(0, 3) === 0) {
+            // The engine stops a run when the arrival becomes the queue's head.
+            if (s.numWaiting === 0) run = undefined;
+            s.enqueue(all[next++]!);
+          }
+          const plan = s.plan();
+          if (run) {
+            assert.deepEqual(
+              plan.items.map((it) => [it.req.seq, it.count, it.decode, it.sample]),
+              run.reqs.map((r) => [r.seq, 1, true, true]),
+              `seed ${seed} ${policy}: the plan changed inside a run`,
+            );
+            assert.equal(plan.admitted.length + plan.preempted.length, 0);
+            assert.equal(s.decodeRunLength(plan), run.left, "a run's length counts down by one a step");
+            run.left--;
+            if (run.left === 0) run = undefined;
+          } else {
+            const k = s.decodeRunLength(plan);
+            if (k > 1) {
+              run = { left: k - 1, reqs: plan.items.map((it) => it.req) };
+              runs++;
+            }
+          }
+          s.commit(plan);
+          for (const r of [...s.runningRequests()]) {
+            if (r.done) {
+              assert.equal(run, undefined, "a request finished before its run's last step");
+              s.release(r);
+            }
+          }
+        }
+        assert.ok(runs > 0, `seed ${seed} ${policy}: no run at all`);
+      }
+    }
+  });
 });

@@ -257,6 +257,53 @@ export class Scheduler {
     return { items, admitted, preempted, clearSlots, prefillTokens, decodeTokens };
   }
 
+  /**
+   * How many consecutive steps, this one first, would repeat `plan` exactly (every running request feeding the
+   * one token it sampled last, at the next position) if no request arrived, was cancelled or sampled EOS: the
+   * engine may then run them back to back without planning in between (native decode run). 1 when the plan
+   * changes after this step: it holds a context chunk, admits or preempts, leaves a running request out, a
+   * waiting request could be admitted next step, or (max_utilization) the KV growth would not fit. Otherwise
+   * the steps until the first request reaches its output length (that step included), cut to what the KV
+   * budget holds. Waiting requests stay blocked for the whole run: no slot frees and no KV returns until a
+   * request finishes, which ends the run.
+   */
+  decodeRunLength(plan: StepPlan): number {
+    const c = this.config;
+    const n = plan.items.length;
+    if (
+      n === 0 ||
+      n !== this.running.length ||
+      plan.prefillTokens > 0 ||
+      plan.admitted.length > 0 ||
+      plan.preempted.length > 0 ||
+      plan.clearSlots.length > 0
+    )
+      return 1;
+    let steps = Number.POSITIVE_INFINITY;
+    for (const it of plan.items) {
+      const r = it.req;
+      if (!it.decode || it.count !== 1 || !it.sample || r.stopped) return 1;
+      steps = Math.min(steps, r.outputTokens - r.generated);
+    }
+    // After this step every request holds one more KV cell (and has sampled one more token).
+    const head = this.head();
+    if (head !== undefined && this.running.length < c.maxBatchSize) {
+      if (c.policy === "guaranteed_no_evict") {
+        if (this.reserved + head.maxKv <= c.kvCacheTokens) return 1;
+      } else {
+        let committed = n; // each running request's known grows by the token this step samples
+        for (const r of this.running) committed += r.known;
+        if (committed + head.known <= c.kvCacheTokens) return 1;
+      }
+    }
+    if (c.policy === "max_utilization") {
+      // This step's growth (n) was checked by plan(); each further step needs n more cells without preemption.
+      const room = c.kvCacheTokens - this.kvUsed - n;
+      steps = Math.min(steps, 1 + Math.floor(room / n));
+    }
+    return Math.max(1, steps);
+  }
+
   /** Apply a step: fed tokens are now in the KV cache; sampled items gained one token. */
   commit(plan: StepPlan): void {
     for (const it of plan.items) {
