@@ -24,7 +24,6 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readEngineConfig } from "../src/engine/embedded/engine-dir.ts";
-import { defaultThreads } from "../src/engine/embedded/runtime-settings.ts";
 
 const { values } = parseArgs({
   options: {
@@ -58,7 +57,7 @@ if (values.help) {
       "                         llm-bench's own overhead); cmake = a separate CMake build (GGML_NATIVE, OpenMP)",
       "  --batch 1,16,64        batch sizes (one wave of B requests each)",
       "  --isl 128 --osl 128    input / output tokens per request",
-      "  --threads N[,M]        CPU threads (default: the CLI's default)",
+      "  --threads N[,M]        CPU threads (default: the CLI's default for each batch, read back from its report)",
       "  --reps 3               interleaved repetitions; the median ratio is reported",
       "  --offline 0            also run N requests offline at the largest batch (0: off)",
       "  --device auto|cpu      the CLI's --device",
@@ -72,7 +71,8 @@ if (values.help) {
 const ISL = Number(values.isl);
 const OSL = Number(values.osl);
 const REPS = Number(values.reps);
-const THREADS = (values.threads ?? String(defaultThreads())).split(",").map(Number);
+/** Thread counts to run; 0: the CLI's own default for the batch (the report says what it was). */
+const THREADS = (values.threads ?? "0").split(",").map(Number);
 const BATCHES = values.batch.split(",").map(Number);
 const OFFLINE = Number(values.offline);
 /** The project root, from bench/ (tsx) or dist/bench/ (compiled). */
@@ -279,6 +279,8 @@ interface Ours {
   sampleMs: number;
   outputTps: number;
   maxNumTokens: number;
+  /** The threads the CLI ran with (its default when t is 0), which the reference then gets. */
+  threads: number;
   device: string;
 }
 
@@ -311,8 +313,7 @@ async function ours(
       String(n),
       "--max_batch_size",
       String(b),
-      "--threads",
-      String(t),
+      ...(t > 0 ? ["--threads", String(t)] : []),
       "--warmup",
       "2",
       "--device",
@@ -353,7 +354,7 @@ async function ours(
   const report = JSON.parse(await readFile(rep, "utf8")) as {
     performance: { system_output_throughput_tok_s: number };
     world_info: { max_num_tokens: number };
-    machine: { name: string; compute: { backend: string } } | null;
+    machine: { name: string; compute: { backend: string; threads: number } } | null;
   };
   return {
     stepMs: mean(periods),
@@ -361,6 +362,7 @@ async function ours(
     sampleMs: mean(decode.map((s) => s.sample_ms)),
     outputTps: report.performance.system_output_throughput_tok_s,
     maxNumTokens: report.world_info.max_num_tokens,
+    threads: report.machine?.compute.threads ?? t,
     device: report.machine ? `${report.machine.compute.backend} (${report.machine.name})` : "?",
   };
 }
@@ -409,7 +411,9 @@ async function main(): Promise<void> {
         `median of ${REPS} interleaved reps; llama-batched-bench ${bin} (${version.trim()}); libuv pool ${process.env.UV_THREADPOOL_SIZE ?? "CLI default (cores, >= 4)"}`,
     );
     for (const t of THREADS) {
-      console.log(`\nthreads ${t}`);
+      console.log(
+        `\nthreads ${t > 0 ? t : "(the CLI's default for each batch: the reference gets the same)"}`,
+      );
       console.log(
         "batch | device | batched-bench step ms | llm-bench step ms (decode + sample + rest) | ratio (median) | raw ratios",
       );
@@ -421,11 +425,13 @@ async function main(): Promise<void> {
         const base: Ours[] = [];
         for (let r = 0; r < REPS; r++) {
           const o = await ours(CLI, ws, cfg.llm_bench.model_name, engineDir, dataset, b, b, t);
-          device = o.device;
+          device = `${o.device}, ${o.threads} threads`;
           a.push(o);
-          c.push(await theirs(bin, gguf, kv, b, t, o.maxNumTokens, !o.device.startsWith("cpu")));
+          c.push(await theirs(bin, gguf, kv, b, o.threads, o.maxNumTokens, !o.device.startsWith("cpu")));
           if (BASELINE)
-            base.push(await ours(BASELINE, ws, cfg.llm_bench.model_name, engineDir, dataset, b, b, t));
+            base.push(
+              await ours(BASELINE, ws, cfg.llm_bench.model_name, engineDir, dataset, b, b, o.threads),
+            );
         }
         const ratios = a.map((o, i) => c[i]!.stepMs / o.stepMs);
         const mo = median(a.map((o) => o.stepMs));

@@ -109,7 +109,8 @@ export const OUTPUT_FLAGS = defineFlags({
 export const COMPUTE_FLAGS = defineFlags({
   threads: {
     flags: "--threads <n>",
-    description: "llama.cpp compute threads (default: cores - 1, or 1 on 2 cores)",
+    description:
+      "llama.cpp compute threads (default: every core; with a runtime batch of 1, cores - 1, or 1 on 2 cores)",
     parse: intValue(1),
   },
   device: {

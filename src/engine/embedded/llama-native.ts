@@ -446,7 +446,14 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
         // On the CPU the logits are ready when the decode returns: a row or two (~0.02 ms each) is argmaxed on
         // the calling thread rather than hopping to a pool thread and back (~0.1 ms); on a GPU never, since
         // reading the logits there waits for the device.
-        nativeArgmaxFor(native, shape, availableParallelism(), onGpu ? 0 : SYNC_ARGMAX_FLOATS),
+        // Argmax threads: on a GPU host the cores are idle during sampling; on the CPU only those llama.cpp's
+        // threads leave free (its pool's threads spin between steps: more sampler threads only contend).
+        nativeArgmaxFor(
+          native,
+          shape,
+          onGpu ? availableParallelism() : Math.max(1, availableParallelism() - opts.threads),
+          onGpu ? 0 : SYNC_ARGMAX_FLOATS,
+        ),
       ),
     device: llama.gpu === false ? "cpu" : llama.gpu,
     threads: opts.threads,

@@ -74,7 +74,8 @@ export async function prepareEmbedded(opts: CommonBackendOptions): Promise<Prepa
     async start(limits) {
       const kvType = lb.kv_cache_type.toUpperCase();
       const rt = opts.runtime;
-      const threads = rt.threads ?? defaultThreads();
+      const threads =
+        rt.threads ?? defaultThreads(undefined, rt.maxBatchSize ?? config.build_config.max_batch_size);
       const configPath = join(dir, "config.json");
       const { tp_size: tpSize, pp_size: ppSize } = config.pretrained_config.mapping;
       // Which GPUs, before llama.cpp's CUDA backend starts: it reads CUDA_VISIBLE_DEVICES once.

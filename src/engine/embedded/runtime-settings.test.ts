@@ -90,7 +90,12 @@ describe("kvBytesPerToken / defaultThreads", () => {
     assert.equal(kvBytesPerToken(32, 8, 128, "Q8_0"), 131072 * (34 / 64));
   });
   it("leaves a core for node on small machines", () => {
-    assert.equal(defaultThreads(2), 1);
-    assert.equal(defaultThreads(8), 7);
+    // Batches of several sequences: every core; one sequence at a time: one core left over (one on 2 cores).
+    assert.equal(defaultThreads(2), 2);
+    assert.equal(defaultThreads(8), 8);
+    assert.equal(defaultThreads(2, 16), 2);
+    assert.equal(defaultThreads(2, 1), 1);
+    assert.equal(defaultThreads(8, 1), 7);
+    assert.equal(defaultThreads(1, 1), 1);
   });
 });

@@ -99,9 +99,18 @@ export function kvBytesPerToken(layers: number, kvHeads: number, headSize: numbe
 }
 
 /**
- * Compute threads for llama.cpp. On a small CPU box the node main thread and the sampling workers need a core
- * too: measured on 2 vCPUs, 1 ggml thread beat 2 at low concurrency, and the default (4) was 40-100x slower.
+ * Compute threads for llama.cpp when --threads is not given: the fastest measured setting for the run's batch.
+ * Batches of several sequences: every core, as llama.cpp's own tools default to (with the persistent thread pool,
+ * native-greedy.ts, and decode runs keeping the event loop off the critical path): on 2 vCPUs llama-batched-bench
+ * and llm-bench both step 1.5-1.7x faster at batch 2 to 64 on 2 threads than on 1. A batch of one sequence
+ * (latency): one core left to node's main thread and the sampler, since there a second ggml thread made
+ * llama-batched-bench itself slower on 2 vCPUs (2.4-3.1 vs 1.8-2.7 ms a step) and the event loop needs a core.
+ * node-llama-cpp's default (4 on a 2-core VM) was 40-100x slower.
  */
-export function defaultThreads(cores: number = availableParallelism()): number {
+export function defaultThreads(
+  cores: number = availableParallelism(),
+  maxBatchSize = Number.POSITIVE_INFINITY,
+): number {
+  if (maxBatchSize > 1) return cores;
   return cores <= 2 ? 1 : cores - 1;
 }
