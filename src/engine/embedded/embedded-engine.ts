@@ -5,7 +5,7 @@
  * keeps batches whole; measured here, per-request loops split batches and cost up to 2x throughput.
  */
 import { onAbort } from "../../util/abort-callbacks.ts";
-import { fromMonotonicNs, nowNs } from "../../util/clock.ts";
+import { nowNs } from "../../util/clock.ts";
 import { log } from "../../util/log.ts";
 import type {
   Engine,
@@ -16,6 +16,8 @@ import type {
   GenerationResult,
   TokenSink,
 } from "../types.ts";
+import { runDecodeSteps } from "./decode-run.ts";
+import type { IterationStats } from "./iteration-stats.ts";
 import {
   contextCells,
   type GpuChoice,
@@ -24,39 +26,11 @@ import {
   type LlamaRuntimeShape,
   loadLlamaRuntime,
 } from "./llama-native.ts";
-import type { StepCallback } from "./native-greedy.ts";
 import { SchedRequest, Scheduler, type SchedulerConfig, type StepPlan } from "./scheduler.ts";
 import type { DraftJob } from "./speculative/draft-model.ts";
 import { createDrafter, type Drafter, type SpeculativeConfig } from "./speculative/speculator.ts";
 
-/** One line of `--iteration_log`: what the scheduler did in one engine step. */
-export interface IterationStats {
-  iter: number;
-  /** ns since the engine started. */
-  timestamp_ns: number;
-  step_ms: number;
-  /**
-   * Of step_ms: llama_decode and llama_synchronize. With the native sampler, timed on the pool thread that runs
-   * them (the hops to and from it are in neither part); otherwise node-llama-cpp's decodeBatch, call to resolution.
-   */
-  decode_ms: number;
-  /** Of step_ms: greedy sampling of every sampled position (the native argmax as timed on its thread, or all
-   * of node-llama-cpp's sampling calls, first to last). */
-  sample_ms: number;
-  batch_size: number;
-  num_context_requests: number;
-  num_generation_requests: number;
-  prefill_tokens: number;
-  decode_tokens: number;
-  kv_cache_tokens_used: number;
-  kv_cache_tokens_total: number;
-  num_active_requests: number;
-  num_queued_requests: number;
-  num_preempted: number;
-  /** Speculative decoding only: drafts verified and accepted this step. */
-  draft_tokens?: number;
-  accepted_draft_tokens?: number;
-}
+export type { IterationStats };
 
 export interface EmbeddedEngineOptions {
   ggufPath: string;
@@ -433,9 +407,8 @@ export class EmbeddedEngine implements Engine {
   }
 
   /**
-   * Runs `plan` and up to `maxSteps - 1` repeats of it natively, back to back (native/greedy.cc's decodeRun;
-   * scheduler.decodeRunLength decides that nothing would change). Each step is applied here as it arrives, while
-   * the next one decodes; `runCtl[0]` ends the run early when a request arrives, is cancelled, or the engine stops.
+   * Runs `plan` and up to `maxSteps - 1` repeats of it natively (decode-run.ts); requests that finish in the run
+   * are released once it has drained.
    */
   private async decodeRun(
     plan: StepPlan,
@@ -444,60 +417,25 @@ export class EmbeddedEngine implements Engine {
     maxSteps: number,
     t0: number,
   ): Promise<void> {
-    const n = entries.length;
-    const spec = new Int32Array(3 * n);
-    for (let i = 0; i < n; i++) {
-      const e = entries[i]!;
-      spec[i] = e.sched.slot;
-      spec[n + i] = plan.items[i]!.from + 1;
-      spec[2 * n + i] = e.request.eosId ?? -1;
-    }
-    Atomics.store(this.runCtl, 0, 0);
-    Atomics.store(this.runCtl, 1, 0);
-    const repeat: StepPlan = { ...plan, admitted: [], preempted: [], clearSlots: [] };
     const done = new Set<Live>();
-    let seen = 0;
-    let failed: { err: Error; what: string; plan: StepPlan } | undefined;
-    let thrown: unknown;
-    let prevEnd = t0;
-    let expected = Number.POSITIVE_INFINITY;
-    let drained: (() => void) | undefined;
-    const onStep: StepCallback = (tokens, decodeNs, sampleNs, endNs, error, decodeFailed) => {
-      const p = seen === 0 ? plan : repeat;
-      seen++;
-      if (failed === undefined && thrown === undefined) {
-        if (tokens === null) {
-          failed = { err: new Error(error), what: decodeFailed ? "decode" : "sampling", plan: p };
-        } else {
-          try {
-            this.decodeNs = decodeNs;
-            this.sampleNs = sampleNs;
-            const t1 = fromMonotonicNs(endNs);
-            this.scheduler.commit(p);
-            this.applyStep(p, entries, tokens, prevEnd, t1, 0, done);
-            prevEnd = t1;
-          } catch (err) {
-            thrown = err;
-            Atomics.store(this.runCtl, 0, 1);
-          }
-        }
-      }
-      Atomics.add(this.runCtl, 1, 1);
-      if (seen >= expected) drained?.();
-    };
-    const posted = await this.sampling.decodeRun(
-      { positions: Uint32Array.from(positions), spec, maxSteps, control: this.runCtl },
-      onStep,
-    );
-    if (seen < posted) {
-      await new Promise<void>((resolve) => {
-        expected = posted;
-        drained = resolve;
-      });
-    }
+    const outcome = await runDecodeSteps({
+      sampling: this.sampling,
+      control: this.runCtl,
+      plan,
+      positions,
+      sequences: entries.map((e) => ({ slot: e.sched.slot, eosId: e.request.eosId })),
+      maxSteps,
+      t0,
+      apply: (p, tokens, stepT0, t1, decodeNs, sampleNs) => {
+        this.decodeNs = decodeNs;
+        this.sampleNs = sampleNs;
+        this.scheduler.commit(p);
+        this.applyStep(p, entries, tokens, stepT0, t1, 0, done);
+      },
+    });
     for (const e of done) if (this.live.has(e.sched)) this.finish(e);
-    if (thrown !== undefined) throw thrown;
-    if (failed) this.failStep(failed.plan, failed.err, failed.what);
+    if (outcome.thrown !== undefined) throw outcome.thrown;
+    if (outcome.failed) this.failStep(outcome.failed.plan, outcome.failed.err, outcome.failed.what);
   }
 
   /**
