@@ -8,7 +8,7 @@
 import { availableParallelism } from "node:os";
 import { EngineError } from "../../errors.ts";
 import { nowNs } from "../../util/clock.ts";
-import { log } from "../../util/log.ts";
+import { enabled, log } from "../../util/log.ts";
 import type { DeviceFlag } from "../runtime-knobs.ts";
 import type { ComputeDevice } from "../types.ts";
 import { validateGgufFile } from "./gguf/validate.ts";
@@ -324,7 +324,8 @@ async function getLlamaOnce(gpu: GpuChoice, threads: number): Promise<Llama> {
     build: "never",
     // The default (max(cores, 4)) oversubscribes small machines and made decoding 40-100x slower here.
     maxThreads: threads,
-    logLevel: LlamaLogLevel.error,
+    // llama.cpp's own messages (buffers, devices, offload) at --log_level debug, else only its errors.
+    logLevel: enabled("debug") ? LlamaLogLevel.info : LlamaLogLevel.error,
     logger: (level, message) => {
       const text = message.trim();
       if (text) log.debug(`llama.cpp [${level}] ${text}`);
