@@ -39,6 +39,7 @@ const { values } = parseArgs({
     gpu_layers: { type: "string", default: "99" },
     reference: { type: "string", default: "linked" },
     baseline_cli: { type: "string" },
+    cli_args: { type: "string", default: "" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -62,6 +63,7 @@ if (values.help) {
       "  --offline 0            also run N requests offline at the largest batch (0: off)",
       "  --device auto|cpu      the CLI's --device",
       "  --gpu_layers 99        llama-batched-bench -ngl on a GPU device (0 on the CPU)",
+      "  --cli_args \"A B\"       extra arguments for every llm-bench throughput run (e.g. --no-gpu_metrics)",
       "  --baseline_cli PATH    also run another llm-bench build (its dist/src/cli/bin.cjs) in the same",
       "                         interleaved reps, for a before/after comparison on the same machine state",
     ].join("\n"),
@@ -314,6 +316,7 @@ async function ours(
       "--max_batch_size",
       String(b),
       ...(t > 0 ? ["--threads", String(t)] : []),
+      ...values.cli_args.split(" ").filter(Boolean),
       "--warmup",
       "2",
       "--device",
