@@ -63,7 +63,7 @@ if (values.help) {
       "  --offline 0            also run N requests offline at the largest batch (0: off)",
       "  --device auto|cpu      the CLI's --device",
       "  --gpu_layers 99        llama-batched-bench -ngl on a GPU device (0 on the CPU)",
-      "  --cli_args \"A B\"       extra arguments for every llm-bench throughput run (e.g. --no-gpu_metrics)",
+      '  --cli_args "A B"       extra arguments for every llm-bench throughput run (e.g. --no-gpu_metrics)',
       "  --baseline_cli PATH    also run another llm-bench build (its dist/src/cli/bin.cjs) in the same",
       "                         interleaved reps, for a before/after comparison on the same machine state",
     ].join("\n"),

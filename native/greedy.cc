@@ -75,6 +75,47 @@ uint32_t Uint(napi_env env, napi_value v) {
   return out;
 }
 
+// A typed array of `want`'s data and length; false when the value is something else.
+bool Typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
+  napi_typedarray_type type;
+  return napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) == napi_ok && type == want;
+}
+
+// tokens as a new Uint32Array.
+napi_value TokenArray(napi_env env, const std::vector<int32_t>& tokens) {
+  napi_value buf, arr;
+  void* raw = nullptr;
+  napi_create_arraybuffer(env, tokens.size() * sizeof(int32_t), &raw, &buf);
+  std::copy(tokens.begin(), tokens.end(), static_cast<int32_t*>(raw));
+  napi_create_typedarray(env, napi_uint32_array, tokens.size(), buf, 0, &arr);
+  return arr;
+}
+
+// node-llama-cpp's AddonContext behind a JS context object, or nullptr after throwing why.
+AddonContext* UnwrapContext(napi_env env, napi_value v) {
+  void* wrapped = nullptr;
+  if (napi_unwrap(env, v, &wrapped) != napi_ok || wrapped == nullptr) {
+    Throw(env, "not a node-llama-cpp native context");
+    return nullptr;
+  }
+  return static_cast<AddonContext*>(wrapped);
+}
+
+// The same, with a batch ready to decode (initBatch / addToBatch done).
+AddonContext* DecodableContext(napi_env env, napi_value v) {
+  AddonContext* ac = UnwrapContext(env, v);
+  if (ac == nullptr) return nullptr;
+  if (ac->ctx == nullptr || ac->disposed) {
+    Throw(env, "the context is not initialized");
+    return nullptr;
+  }
+  if (!ac->has_batch) {
+    Throw(env, "no batch to decode (initBatch first)");
+    return nullptr;
+  }
+  return ac;
+}
+
 // init(libllamaPath): resolves llama.cpp's functions in the already loaded library.
 napi_value Init(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -163,11 +204,8 @@ napi_value ContextHandle(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc < 5) return Throw(env, "contextHandle(context, nCtxMin, nCtxMax, nBatch, nSeqMax)");
-  void* wrapped = nullptr;
-  if (napi_unwrap(env, argv[0], &wrapped) != napi_ok || wrapped == nullptr) {
-    return Throw(env, "not a node-llama-cpp native context");
-  }
-  auto* ac = static_cast<AddonContext*>(wrapped);
+  AddonContext* ac = UnwrapContext(env, argv[0]);
+  if (ac == nullptr) return nullptr;
   const llama_context_params& p = ac->context_params;
   const uint32_t n_batch = Uint(env, argv[3]);
   if (p.n_ctx < Uint(env, argv[1]) || p.n_ctx > Uint(env, argv[2]) || (p.n_batch != n_batch && p.n_batch != n_batch + 1) ||
@@ -343,21 +381,28 @@ std::string ArgmaxRows(llama_context* ctx, const std::vector<int32_t>& positions
   return {};
 }
 
-// node-llama-cpp's decodeBatch (llama_decode on the batch addToBatch filled, then llama_synchronize; the same
-// error texts), followed on the same pool thread by the argmax: one hop to the pool and back per step instead
+// llama_decode then llama_synchronize, as node-llama-cpp's decodeBatch does them, with its error texts; empty
+// on success.
+std::string Decode(llama_context* ctx, const llama_batch& batch) {
+  const int32_t r = api.decode(ctx, batch);
+  if (r == 1) return "could not find a KV slot for the batch (try reducing the size of the batch or increase the context)";
+  if (r != 0) return "Eval has failed";
+  api.synchronize(ctx);
+  return {};
+}
+
+// node-llama-cpp's decodeBatch (Decode on the batch addToBatch filled), followed on the same pool thread by the
+// argmax: one hop to the pool and back per step instead
 // of two (the decode's, then the sampler's), and no event-loop turn between them.
 void Execute(napi_env, void* data) {
   auto* w = static_cast<Work*>(data);
   const uint64_t t0 = NowNs();
   if (w->decode_from != nullptr) {
-    const int32_t r = api.decode(w->ctx, w->decode_from->batch);
-    if (r != 0) {
+    w->error = Decode(w->ctx, w->decode_from->batch);
+    if (!w->error.empty()) {
       w->decode_failed = true;
-      w->error = r == 1 ? "could not find a KV slot for the batch (try reducing the size of the batch or increase the context)"
-                        : "Eval has failed";
       return;
     }
-    api.synchronize(w->ctx);
   }
   const uint64_t t1 = NowNs();
   if (!w->positions.empty()) w->error = ArgmaxRows(w->ctx, w->positions, w->threads, w->tokens);
@@ -376,18 +421,12 @@ void Complete(napi_env env, napi_status status, void* data) {
     napi_create_error(env, code, msg, &err);
     napi_reject_deferred(env, w->deferred, err);
   } else {
-    napi_value buf, arr;
-    void* raw = nullptr;
-    napi_create_arraybuffer(env, w->tokens.size() * sizeof(int32_t), &raw, &buf);
-    std::copy(w->tokens.begin(), w->tokens.end(), static_cast<int32_t*>(raw));
-    napi_create_typedarray(env, napi_uint32_array, w->tokens.size(), buf, 0, &arr);
+    napi_value arr = TokenArray(env, w->tokens);
     if (w->timings != nullptr) {
       napi_value t;
       void* td = nullptr;
       size_t tl = 0;
-      napi_typedarray_type tt;
-      if (napi_get_reference_value(env, w->timings, &t) == napi_ok &&
-          napi_get_typedarray_info(env, t, &tt, &tl, &td, nullptr, nullptr) == napi_ok && tt == napi_float64_array &&
+      if (napi_get_reference_value(env, w->timings, &t) == napi_ok && Typed(env, t, napi_float64_array, &td, &tl) &&
           tl >= 2) {
         static_cast<double*>(td)[0] = static_cast<double>(w->decode_ns);
         static_cast<double*>(td)[1] = static_cast<double>(w->sample_ns);
@@ -412,13 +451,9 @@ napi_value ArgmaxAsync(napi_env env, napi_callback_info info) {
   if (argc < 3) return Throw(env, "argmax(handle, positions, threads[, syncFloats])");
   void* ctx = nullptr;
   if (napi_get_value_external(env, argv[0], &ctx) != napi_ok || ctx == nullptr) return Throw(env, "bad handle");
-  napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint32_array) {
-    return Throw(env, "positions must be a Uint32Array");
-  }
+  if (!Typed(env, argv[1], napi_uint32_array, &data, &length)) return Throw(env, "positions must be a Uint32Array");
   auto* w = new Work();
   w->ctx = static_cast<llama_context*>(ctx);
   w->threads = Uint(env, argv[2]);
@@ -448,24 +483,13 @@ napi_value DecodeArgmax(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc < 4) return Throw(env, "decodeArgmax(context, positions, threads, timings)");
-  void* wrapped = nullptr;
-  if (napi_unwrap(env, argv[0], &wrapped) != napi_ok || wrapped == nullptr) {
-    return Throw(env, "not a node-llama-cpp native context");
-  }
-  auto* ac = static_cast<AddonContext*>(wrapped);
-  if (ac->ctx == nullptr || ac->disposed) return Throw(env, "the context is not initialized");
-  if (!ac->has_batch) return Throw(env, "no batch to decode (initBatch first)");
-  napi_typedarray_type type;
-  size_t length = 0;
+  AddonContext* ac = DecodableContext(env, argv[0]);
+  if (ac == nullptr) return nullptr;
+  size_t length = 0, tlen = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint32_array) {
-    return Throw(env, "positions must be a Uint32Array");
-  }
-  napi_typedarray_type ttype;
-  size_t tlen = 0;
-  if (napi_get_typedarray_info(env, argv[3], &ttype, &tlen, nullptr, nullptr, nullptr) != napi_ok ||
-      ttype != napi_float64_array || tlen < 2) {
+  void* tdata = nullptr;
+  if (!Typed(env, argv[1], napi_uint32_array, &data, &length)) return Throw(env, "positions must be a Uint32Array");
+  if (!Typed(env, argv[3], napi_float64_array, &tdata, &tlen) || tlen < 2) {
     return Throw(env, "timings must be a Float64Array of 2");
   }
   auto* w = new Work();
@@ -517,7 +541,7 @@ struct RunWork {
   napi_async_work work = nullptr;
   napi_deferred deferred = nullptr;
   napi_ref keep = nullptr;
-  napi_ref keep_stop = nullptr;
+  napi_ref keep_ctl = nullptr;
 };
 
 void Post(RunWork* w, StepMsg* m) {
@@ -549,9 +573,8 @@ void ExecuteRun(napi_env, void* data) {
     if (s > 0 && __atomic_load_n(&w->ctl[0], __ATOMIC_ACQUIRE) != 0) break;
     auto* m = new StepMsg();
     const uint64_t t0 = NowNs();
-    int32_t r;
     if (s == 0) {
-      r = api.decode(w->ctx, w->ac->batch);
+      m->error = Decode(w->ctx, w->ac->batch);
     } else {
       own.n_tokens = static_cast<int32_t>(n);
       for (size_t i = 0; i < n; i++) {
@@ -561,16 +584,13 @@ void ExecuteRun(napi_env, void* data) {
         own.seq_id[i][0] = w->seq[i];
         own.logits[i] = 1;
       }
-      r = api.decode(w->ctx, own);
+      m->error = Decode(w->ctx, own);
     }
-    if (r != 0) {
+    if (!m->error.empty()) {
       m->decode_failed = true;
-      m->error = r == 1 ? "could not find a KV slot for the batch (try reducing the size of the batch or increase the context)"
-                        : "Eval has failed";
       Post(w, m);
       break;
     }
-    api.synchronize(w->ctx);
     const uint64_t t1 = NowNs();
     m->error = ArgmaxRows(w->ctx, s == 0 ? w->positions : rows, w->threads, m->tokens);
     m->end_ns = NowNs();
@@ -596,11 +616,7 @@ void CallStep(napi_env env, napi_value js_cb, void*, void* data) {
     napi_value args[6], undefined;
     napi_get_undefined(env, &undefined);
     if (m->error.empty()) {
-      napi_value buf;
-      void* raw = nullptr;
-      napi_create_arraybuffer(env, m->tokens.size() * sizeof(int32_t), &raw, &buf);
-      std::copy(m->tokens.begin(), m->tokens.end(), static_cast<int32_t*>(raw));
-      napi_create_typedarray(env, napi_uint32_array, m->tokens.size(), buf, 0, &args[0]);
+      args[0] = TokenArray(env, m->tokens);
       args[4] = undefined;
     } else {
       napi_get_null(env, &args[0]);
@@ -628,41 +644,32 @@ void CompleteRun(napi_env env, napi_status status, void* data) {
     napi_reject_deferred(env, w->deferred, err);
   }
   napi_delete_reference(env, w->keep);
-  napi_delete_reference(env, w->keep_stop);
+  napi_delete_reference(env, w->keep_ctl);
   napi_delete_async_work(env, w->work);
   delete w;
 }
 
 // decodeRun(addonContext, positions: Uint32Array, threads, spec: Int32Array [seq x n, pos x n, eos x n],
-// maxSteps, control: Int32Array [stop, steps applied] (on a SharedArrayBuffer), onStep) -> Promise<steps posted>. pos is where each sequence's step-1 token goes;
-// eos -1 for none. Every posted step reaches onStep before or after the promise settles: the caller counts.
+// maxSteps, control: Int32Array [stop, steps applied] (on a SharedArrayBuffer), onStep) -> Promise<steps
+// posted>. pos is where each sequence's step-1 token goes; eos -1 for none. Every posted step reaches onStep before or after the promise settles: the caller counts.
 napi_value DecodeRun(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < 7) return Throw(env, "decodeRun(context, positions, threads, spec, maxSteps, stop, onStep)");
-  void* wrapped = nullptr;
-  if (napi_unwrap(env, argv[0], &wrapped) != napi_ok || wrapped == nullptr) {
-    return Throw(env, "not a node-llama-cpp native context");
-  }
-  auto* ac = static_cast<AddonContext*>(wrapped);
-  if (ac->ctx == nullptr || ac->disposed) return Throw(env, "the context is not initialized");
-  if (!ac->has_batch) return Throw(env, "no batch to decode (initBatch first)");
-  napi_typedarray_type type;
-  size_t n = 0, spec_len = 0, stop_len = 0;
+  if (argc < 7) return Throw(env, "decodeRun(context, positions, threads, spec, maxSteps, control, onStep)");
+  AddonContext* ac = DecodableContext(env, argv[0]);
+  if (ac == nullptr) return nullptr;
+  size_t n = 0, spec_len = 0, ctl_len = 0;
   void* pos_data = nullptr;
   void* spec_data = nullptr;
-  void* stop_data = nullptr;
-  if (napi_get_typedarray_info(env, argv[1], &type, &n, &pos_data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint32_array || n == 0) {
+  void* ctl_data = nullptr;
+  if (!Typed(env, argv[1], napi_uint32_array, &pos_data, &n) || n == 0) {
     return Throw(env, "positions must be a non-empty Uint32Array");
   }
-  if (napi_get_typedarray_info(env, argv[3], &type, &spec_len, &spec_data, nullptr, nullptr) != napi_ok ||
-      type != napi_int32_array || spec_len != 3 * n) {
+  if (!Typed(env, argv[3], napi_int32_array, &spec_data, &spec_len) || spec_len != 3 * n) {
     return Throw(env, "spec must be an Int32Array of 3 x positions.length");
   }
-  if (napi_get_typedarray_info(env, argv[5], &type, &stop_len, &stop_data, nullptr, nullptr) != napi_ok ||
-      type != napi_int32_array || stop_len < 2) {
+  if (!Typed(env, argv[5], napi_int32_array, &ctl_data, &ctl_len) || ctl_len < 2) {
     return Throw(env, "control must be an Int32Array of 2");
   }
   auto* w = new RunWork();
@@ -676,16 +683,16 @@ napi_value DecodeRun(napi_env env, napi_callback_info info) {
   w->eos.assign(sp + 2 * n, sp + 3 * n);
   w->threads = Uint(env, argv[2]);
   w->max_steps = std::max<uint32_t>(1, Uint(env, argv[4]));
-  w->ctl = static_cast<int32_t*>(stop_data);
+  w->ctl = static_cast<int32_t*>(ctl_data);
   napi_create_reference(env, argv[0], 1, &w->keep);
-  napi_create_reference(env, argv[5], 1, &w->keep_stop);
+  napi_create_reference(env, argv[5], 1, &w->keep_ctl);
   napi_value promise, name;
   napi_create_promise(env, &w->deferred, &promise);
   napi_create_string_utf8(env, "llm-bench decode run", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[6], nullptr, name, 0, 1, nullptr, nullptr, nullptr, CallStep,
                                       &w->tsfn) != napi_ok) {
     napi_delete_reference(env, w->keep);
-    napi_delete_reference(env, w->keep_stop);
+    napi_delete_reference(env, w->keep_ctl);
     delete w;
     return Throw(env, "cannot create the step callback");
   }
@@ -699,11 +706,9 @@ napi_value ArgmaxRow(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_float32_array || length == 0 || length > INT32_MAX) {
+  if (argc < 1 || !Typed(env, argv[0], napi_float32_array, &data, &length) || length == 0 || length > INT32_MAX) {
     return Throw(env, "argmaxRow(Float32Array of at least one value)");
   }
   napi_value out;

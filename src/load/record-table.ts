@@ -13,9 +13,11 @@
  * Counting every text cost ~10 µs per request even for 4-token outputs (two thirds of the time after a
  * million-request run) and kept every output's text in memory until the end.
  */
+
 import type { DatasetRequest } from "../dataset/types.ts";
 import type { GenerationResult } from "../engine/types.ts";
 import type { RequestRecord } from "../metrics/record.ts";
+import { mulberry32 } from "../util/mulberry32.ts";
 
 /** Requests the server counted whose text is also counted by the client, at most (all of them when fewer). */
 export const CROSS_CHECK_SAMPLE = 1000;
@@ -425,15 +427,3 @@ const OPTIONAL = [
   "chunkTimesNs",
   "chunkTokens",
 ] as const;
-
-/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

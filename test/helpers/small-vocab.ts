@@ -5,9 +5,11 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeGguf } from "../../src/engine/embedded/gguf/index.ts";
 import {
   LLAMA3_TOKENIZER_CONFIG,
   LLAMA3_TOKENIZER_JSON,
+  tinyConfig,
 } from "../../src/engine/embedded/gguf/test-support.ts";
 
 type Json = Record<string, unknown>;
@@ -45,4 +47,29 @@ export async function writeSmallVocabTokenizer(
   delete tc["chat_template"];
   await writeFile(tokenizerConfig, JSON.stringify(tc));
   return { tokenizerJson, tokenizerConfig, vocabSize: keep + specials.length };
+}
+
+/**
+ * A tiny dummy-weight F32 Llama GGUF on this small vocabulary (`tinyConfig`, whose embeddings are tied unless
+ * said otherwise), written into `dir` as `name`; returns its path. Same seed, same weights.
+ */
+export async function writeTinyGguf(
+  dir: string,
+  name: string,
+  opts: { seed?: number; contextLength: number; tieWordEmbeddings?: boolean },
+): Promise<string> {
+  const tok = await writeSmallVocabTokenizer(dir);
+  const written = await writeGguf({
+    config: tinyConfig({
+      vocabSize: tok.vocabSize,
+      ...(opts.tieWordEmbeddings !== undefined ? { tieWordEmbeddings: opts.tieWordEmbeddings } : {}),
+    }),
+    tokenizerJsonPath: tok.tokenizerJson,
+    tokenizerConfigPath: tok.tokenizerConfig,
+    weightType: "F32",
+    source: { kind: "dummy", seed: opts.seed ?? 1 },
+    contextLength: opts.contextLength,
+    outPath: join(dir, name),
+  });
+  return written.path;
 }

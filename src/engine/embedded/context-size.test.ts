@@ -4,31 +4,18 @@
  * which recorded the dataset's max_seq_len).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { writeSmallVocabTokenizer } from "../../../test/helpers/small-vocab.ts";
+import { writeTinyGguf } from "../../../test/helpers/small-vocab.ts";
 import type { EngineInfo } from "../types.ts";
 import { EmbeddedEngine } from "./embedded-engine.ts";
-import { writeGguf } from "./gguf/index.ts";
-import { tempDir, tinyConfig } from "./gguf/test-support.ts";
+import { tempDir } from "./gguf/test-support.ts";
 
 let dir: string;
 let cleanup: () => Promise<void>;
 const INFO = { backend: "test", model: "tiny" } as unknown as EngineInfo;
 
-async function gguf(name: string, contextLength: number): Promise<string> {
-  const tok = await writeSmallVocabTokenizer(dir);
-  return (
-    await writeGguf({
-      config: tinyConfig({ vocabSize: tok.vocabSize }),
-      tokenizerJsonPath: tok.tokenizerJson,
-      tokenizerConfigPath: tok.tokenizerConfig,
-      weightType: "F32",
-      source: { kind: "dummy", seed: 1 },
-      contextLength,
-      outPath: join(dir, name),
-    })
-  ).path;
+function gguf(name: string, contextLength: number): Promise<string> {
+  return writeTinyGguf(dir, name, { contextLength });
 }
 
 async function run(ggufPath: string, maxSeqLen: number, isl: number, osl: number) {

@@ -5,13 +5,11 @@
  * sequence for the next request to attend to.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { writeSmallVocabTokenizer } from "../../../test/helpers/small-vocab.ts";
+import { writeTinyGguf } from "../../../test/helpers/small-vocab.ts";
 import type { EngineInfo, GenerationResult } from "../types.ts";
 import { EmbeddedEngine, type IterationStats } from "./embedded-engine.ts";
-import { writeGguf } from "./gguf/index.ts";
-import { tempDir, tinyConfig } from "./gguf/test-support.ts";
+import { tempDir } from "./gguf/test-support.ts";
 
 const INFO = { backend: "test", model: "tiny" } as unknown as EngineInfo;
 const P1 = [791, 462, 198, 282, 35, 374, 264, 129, 13, 578, 40, 220, 512];
@@ -84,18 +82,7 @@ describe("native decode runs", { timeout: 120_000 }, () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir());
-    const tok = await writeSmallVocabTokenizer(dir);
-    gguf = (
-      await writeGguf({
-        config: tinyConfig({ vocabSize: tok.vocabSize }),
-        tokenizerJsonPath: tok.tokenizerJson,
-        tokenizerConfigPath: tok.tokenizerConfig,
-        weightType: "F32",
-        source: { kind: "dummy", seed: 1 },
-        contextLength: 256,
-        outPath: join(dir, "tiny.gguf"),
-      })
-    ).path;
+    gguf = await writeTinyGguf(dir, "tiny.gguf", { contextLength: 256 });
     ref = await withEngine(false, async (e) => {
       const [a, b] = await Promise.all([gen(e, "1", P1, 48), gen(e, "2", P2, 48)]);
       const c = await gen(e, "3", P3, 48);

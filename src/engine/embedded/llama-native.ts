@@ -135,19 +135,15 @@ export class GreedySampling {
     const n = positions.length;
     if (n === 0) return [];
     if (this.nativeArgmax) {
-      const fast = this.nativeArgmax;
       try {
-        if (this.verified) return Array.from(await fast.argmax(Uint32Array.from(positions)));
-        // First use: node-llama-cpp's read goes first (it reorders rows), then both must agree on that position.
-        const reference = await native.sampleToken(positions[0]!, this.sampler(0));
-        const tokens = await fast.argmax(Uint32Array.from(positions));
-        if (tokens[0] !== reference)
-          throw new Error(`it chose ${tokens[0]} where node-llama-cpp chose ${reference}`);
-        this.verified = true;
-        return Array.from(tokens);
+        const tokens = await this.checked(
+          native,
+          positions,
+          await this.nativeArgmax.argmax(Uint32Array.from(positions)),
+        );
+        if (tokens) return tokens;
       } catch (err) {
-        log.warn(`native greedy sampler off: ${(err as Error).message}; sampling through node-llama-cpp`);
-        this.nativeArgmax = undefined;
+        this.nativeOff((err as Error).message);
       }
     }
     const out = new Array<number>(n);
@@ -184,25 +180,13 @@ export class GreedySampling {
       } catch (err) {
         if ((err as { code?: string }).code === DECODE_FAILED) throw err;
         // The decode ran; only the argmax failed: node-llama-cpp samples this step and every later one.
-        log.warn(`native greedy sampler off: ${(err as Error).message}; sampling through node-llama-cpp`);
-        this.nativeArgmax = undefined;
+        this.nativeOff((err as Error).message);
         const t = nowNs();
         const out = await this.sample(native, positions);
         timings[1] = nowNs() - t;
         return out;
       }
-      if (this.verified || positions.length === 0) return Array.from(tokens);
-      // First sampled step: node-llama-cpp must agree on one position before the native sampler is trusted.
-      const reference = await native.sampleToken(positions[0]!, this.sampler(0));
-      if (tokens[0] === reference) {
-        this.verified = true;
-        return Array.from(tokens);
-      }
-      log.warn(
-        `native greedy sampler off: it chose ${tokens[0]} where node-llama-cpp chose ${reference}; sampling through node-llama-cpp`,
-      );
-      this.nativeArgmax = undefined;
-      return this.sample(native, positions);
+      return (await this.checked(native, positions, tokens)) ?? this.sample(native, positions);
     }
     const t0 = nowNs();
     await native.decodeBatch();
@@ -211,6 +195,31 @@ export class GreedySampling {
     timings[0] = t1 - t0;
     timings[1] = nowNs() - t1;
     return out;
+  }
+
+  /**
+   * The native sampler's tokens, once trusted: on its first sampled step node-llama-cpp's sampler must choose the
+   * same token at the first position (read after the native call, which did llama.cpp's lazy row reorder; never
+   * concurrently with it). On a mismatch the native sampler is switched off and undefined returned.
+   */
+  private async checked(
+    native: NativeContext,
+    positions: ArrayLike<number>,
+    tokens: Uint32Array,
+  ): Promise<number[] | undefined> {
+    if (this.verified || positions.length === 0) return Array.from(tokens);
+    const reference = await native.sampleToken(positions[0]!, this.sampler(0));
+    if (tokens[0] === reference) {
+      this.verified = true;
+      return Array.from(tokens);
+    }
+    this.nativeOff(`it chose ${tokens[0]} where node-llama-cpp chose ${reference}`);
+    return undefined;
+  }
+
+  private nativeOff(reason: string): void {
+    log.warn(`native greedy sampler off: ${reason}; sampling through node-llama-cpp`);
+    this.nativeArgmax = undefined;
   }
 
   /** Whether decodeRun is available: the native sampler loaded and has been checked against node-llama-cpp. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { mulberry32 } from "../../util/mulberry32.ts";
 import { nativeArgmaxRow } from "./native-greedy.ts";
 
 /** llama.cpp's greedy sampler (llama_sampler_greedy_apply): the first element greater than all before it. */
@@ -8,18 +9,6 @@ function reference(row: Float32Array): number {
   let best = 0;
   for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
   return best;
-}
-
-/** A deterministic generator (mulberry32), so a failure names a reproducible row. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const argmax = nativeArgmaxRow();
@@ -47,7 +36,8 @@ describe("native argmax kernel (native/greedy.cc)", { timeout: 60_000 }, () => {
       const row = Float32Array.from(values);
       assert.equal(f(row), reference(row), name);
     }
-    const next = rng(42);
+    // Seeded, so a failure names a reproducible row.
+    const next = mulberry32(42);
     for (const n of [1, 7, 8, 15, 16, 17, 31, 32, 33, 1000, 32_000, 128_256]) {
       for (let trial = 0; trial < 20; trial++) {
         const row = new Float32Array(n);

@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { patchGgufU32 } from "../../../../test/helpers/gguf-patch.ts";
-import { writeSmallVocabTokenizer } from "../../../../test/helpers/small-vocab.ts";
+import { writeTinyGguf } from "../../../../test/helpers/small-vocab.ts";
 import { EngineError } from "../../../errors.ts";
-import { writeGguf } from "./index.ts";
-import { tempDir, tinyConfig } from "./test-support.ts";
+import { tempDir } from "./test-support.ts";
 import { findGgufProblem, validateGgufFile } from "./validate.ts";
 
 /** The metadata of a sound 2-layer Llama with 4 heads of 16 over 2 KV heads, as readGgufFileInfo nests it. */
@@ -119,17 +118,7 @@ describe("GGUF hyper-parameter checks", { timeout: 60_000 }, () => {
     let good = "";
     before(async () => {
       ({ dir, cleanup } = await tempDir());
-      const tok = await writeSmallVocabTokenizer(dir);
-      good = join(dir, "good.gguf");
-      await writeGguf({
-        config: tinyConfig({ vocabSize: tok.vocabSize }),
-        tokenizerJsonPath: tok.tokenizerJson,
-        tokenizerConfigPath: tok.tokenizerConfig,
-        weightType: "F32",
-        source: { kind: "dummy", seed: 1 },
-        contextLength: 64,
-        outPath: good,
-      });
+      good = await writeTinyGguf(dir, "good.gguf", { contextLength: 64 });
     });
     after(() => cleanup());
 

@@ -9,11 +9,10 @@ import assert from "node:assert/strict";
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { writeSmallVocabTokenizer } from "../../../../test/helpers/small-vocab.ts";
+import { writeTinyGguf } from "../../../../test/helpers/small-vocab.ts";
 import type { EngineInfo, GenerationResult } from "../../types.ts";
 import { EmbeddedEngine } from "../embedded-engine.ts";
-import { writeGguf } from "../gguf/index.ts";
-import { tempDir, tinyConfig } from "../gguf/test-support.ts";
+import { tempDir } from "../gguf/test-support.ts";
 import type { SchedulerConfig } from "../scheduler.ts";
 import type { SpeculativeConfig } from "./speculator.ts";
 
@@ -76,19 +75,8 @@ describe("speculative decoding on the embedded engine", { timeout: 120_000 }, ()
   before(async () => {
     ({ dir, cleanup } = await tempDir());
     // A 1003-token vocabulary: models load in a fraction of a second instead of seconds.
-    const tok = await writeSmallVocabTokenizer(dir);
-    const write = async (seed: number, name: string, tieWordEmbeddings = false) =>
-      (
-        await writeGguf({
-          config: tinyConfig({ tieWordEmbeddings, vocabSize: tok.vocabSize }),
-          tokenizerJsonPath: tok.tokenizerJson,
-          tokenizerConfigPath: tok.tokenizerConfig,
-          weightType: "F32",
-          source: { kind: "dummy", seed },
-          contextLength: 256,
-          outPath: join(dir, name),
-        })
-      ).path;
+    const write = (seed: number, name: string, tieWordEmbeddings = false) =>
+      writeTinyGguf(dir, name, { seed, contextLength: 256, tieWordEmbeddings });
     target = await write(1, "target.gguf");
     otherDraft = await write(2, "other.gguf");
     tied = await write(3, "tied.gguf", true);
