@@ -457,7 +457,8 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
         // the calling thread rather than hopping to a pool thread and back (~0.1 ms); on a GPU never, since
         // reading the logits there waits for the device.
         // Argmax threads: on a GPU host the cores are idle during sampling; on the CPU only those llama.cpp's
-        // threads leave free (its pool's threads spin between steps: more sampler threads only contend).
+        // threads leave free (its pool's threads spin between steps: more sampler threads only contend), unless
+        // the rows are many: then the native side pauses that pool and takes its cores too (native/greedy.cc).
         nativeArgmaxFor(
           native,
           shape,

@@ -31,6 +31,7 @@ interface Addon {
     onStep: StepCallback,
   ): Promise<number>;
   argmaxRow(row: Float32Array): number;
+  pausedArgmaxSteps(): number;
   attachThreadpool(handle: unknown, threads: number): unknown;
   detachThreadpool(handle: unknown, pool: unknown): void;
 }
@@ -140,6 +141,16 @@ export function nativeArgmaxRow(): ((row: Float32Array) => number) | undefined {
   if (!path) return undefined;
   const a = createRequire(import.meta.url)(path) as Addon;
   return (row) => a.argmaxRow(row);
+}
+
+/**
+ * How many steps' argmax paused llama.cpp's CPU thread pool and ran on its cores too (native/greedy.cc
+ * ArgmaxRows), process-wide; undefined where the addon is not built. For tests.
+ */
+export function nativePausedArgmaxSteps(): number | undefined {
+  const path = addonPath();
+  if (!path) return undefined;
+  return (createRequire(import.meta.url)(path) as Addon).pausedArgmaxSteps();
 }
 
 /** node-llama-cpp's llama_context, once the addon has checked its layout against the shape llm-bench created. */
