@@ -46,6 +46,9 @@ function simulate(config: SchedulerConfig, reqs: Array<[number, number]>, arrive
     const tokens = plan.items.reduce((n, it) => n + it.count, 0);
     assert.equal(tokens, plan.prefillTokens + plan.decodeTokens);
     assert.ok(tokens <= config.maxNumTokens, `step feeds ${tokens} > max_num_tokens ${config.maxNumTokens}`);
+    for (let i = 1; i < plan.items.length; i++) {
+      assert.ok(plan.items[i - 1]!.req.slot < plan.items[i]!.req.slot, "batch items in sequence-id order");
+    }
     for (const it of plan.items) {
       assert.ok(it.req.slot >= 0, "item without a KV slot");
       assert.equal(it.from, it.req.computed);
@@ -83,6 +86,34 @@ const base: SchedulerConfig = {
 };
 
 describe("Scheduler", () => {
+  it("a refill in a freed low slot goes first in the batch: llama.cpp's micro-batches need ids in order", () => {
+    const s = new Scheduler({ ...base, maxBatchSize: 3 });
+    const [a, b, c, d] = [0, 1, 2, 3].map((i) => new SchedRequest(i, 4, i === 0 ? 1 : 6));
+    for (const r of [a, b, c, d]) s.enqueue(r!);
+    let p = s.plan();
+    assert.deepEqual(
+      p.items.map((i) => [i.req.seq, i.req.slot]),
+      [
+        [0, 0],
+        [1, 1],
+        [2, 2],
+      ],
+    );
+    s.commit(p);
+    assert.ok(a!.done);
+    s.release(a!);
+    p = s.plan();
+    // D arrived last but holds slot 0, which A freed: it leads the batch, then B and C decode.
+    assert.deepEqual(
+      p.items.map((i) => [i.req.seq, i.req.slot, i.count]),
+      [
+        [3, 0, 4],
+        [1, 1, 1],
+        [2, 2, 1],
+      ],
+    );
+  });
+
   it("one request: prefill in one step, then one decode step per remaining token", () => {
     const r = simulate({ ...base, maxNumTokens: 64 }, [[10, 5]]);
     // step 0: 10 prompt tokens -> token 1; steps 1..4: decodes -> tokens 2..5

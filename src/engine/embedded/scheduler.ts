@@ -89,6 +89,10 @@ export interface StepPlan {
   decodeTokens: number;
 }
 
+function bySlot(a: StepItem, b: StepItem): number {
+  return a.req.slot - b.req.slot;
+}
+
 export class Scheduler {
   /**
    * The waiting queue, in arrival (seq) order, as two parts: preempted requests, sorted by seq, ahead of the fresh
@@ -254,6 +258,11 @@ export class Scheduler {
         preempted.push(victim);
       }
     }
+    // The batch goes to llama.cpp in sequence-id order. With its default per-sequence KV streams, a micro-batch
+    // takes only sequences whose ids follow each other in batch order (a stream range it attends to as one
+    // block), so a batch in arrival order splits into one full forward pass per break in the ids: after the
+    // first wave, every refill (a new request in the lowest free slot, last in arrival order) cost a second pass.
+    items.sort(bySlot);
     return { items, admitted, preempted, clearSlots, prefillTokens, decodeTokens };
   }
 
