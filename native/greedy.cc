@@ -46,6 +46,9 @@ using decode_t = int32_t (*)(llama_context*, llama_batch);
 using synchronize_t = void (*)(llama_context*);
 using batch_init_t = llama_batch (*)(int32_t, int32_t, int32_t);
 using batch_free_t = void (*)(llama_batch);
+using get_memory_t = llama_memory_t (*)(const llama_context*);
+using seq_cp_t = void (*)(llama_memory_t, llama_seq_id, llama_seq_id, llama_pos, llama_pos);
+using seq_rm_t = bool (*)(llama_memory_t, llama_seq_id, llama_pos, llama_pos);
 
 struct Api {
   get_logits_ith_t get_logits_ith = nullptr;
@@ -57,6 +60,10 @@ struct Api {
   synchronize_t synchronize = nullptr;
   batch_init_t batch_init = nullptr;
   batch_free_t batch_free = nullptr;
+  // Optional: moving a sequence to another id (moveSequence).
+  get_memory_t get_memory = nullptr;
+  seq_cp_t seq_cp = nullptr;
+  seq_rm_t seq_rm = nullptr;
   // Optional: a persistent CPU thread pool (attachThreadpool).
   attach_threadpool_t attach_threadpool = nullptr;
   detach_threadpool_t detach_threadpool = nullptr;
@@ -137,6 +144,9 @@ napi_value Init(napi_env env, napi_callback_info info) {
   api.vocab_n_tokens = reinterpret_cast<vocab_n_tokens_t>(dlsym(lib, "llama_vocab_n_tokens"));
   api.decode = reinterpret_cast<decode_t>(dlsym(lib, "llama_decode"));
   api.synchronize = reinterpret_cast<synchronize_t>(dlsym(lib, "llama_synchronize"));
+  api.get_memory = reinterpret_cast<get_memory_t>(dlsym(lib, "llama_get_memory"));
+  api.seq_cp = reinterpret_cast<seq_cp_t>(dlsym(lib, "llama_memory_seq_cp"));
+  api.seq_rm = reinterpret_cast<seq_rm_t>(dlsym(lib, "llama_memory_seq_rm"));
   api.batch_init = reinterpret_cast<batch_init_t>(dlsym(lib, "llama_batch_init"));
   api.batch_free = reinterpret_cast<batch_free_t>(dlsym(lib, "llama_batch_free"));
   if (!api.batch_init || !api.batch_free ||!api.get_logits_ith || !api.get_logits || !api.get_model || !api.model_get_vocab || !api.vocab_n_tokens ||
@@ -758,6 +768,31 @@ napi_value DecodeRun(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// moveSequence(addonContext, from, to): the KV cells of sequence `from` become sequence `to`'s (empty before),
+// and `from` is left empty. With llama.cpp's per-sequence KV streams the stream's buffer is copied on the device
+// at the next decode (llama_memory_seq_cp across streams); the scheduler uses it to keep the running sequences'
+// ids contiguous, since a micro-batch takes only sequences whose ids follow each other.
+napi_value MoveSequence(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 3) return Throw(env, "moveSequence(context, from, to)");
+  AddonContext* ac = UnwrapContext(env, argv[0]);
+  if (ac == nullptr) return nullptr;
+  if (ac->ctx == nullptr || ac->disposed) return Throw(env, "the context is not initialized");
+  if (!api.get_memory || !api.seq_cp || !api.seq_rm) return Throw(env, "this llama.cpp has no llama_memory_seq_cp");
+  const uint32_t from = Uint(env, argv[1]);
+  const uint32_t to = Uint(env, argv[2]);
+  if (from == to || from >= ac->context_params.n_seq_max || to >= ac->context_params.n_seq_max) {
+    return Throw(env, "moveSequence: bad sequence ids " + std::to_string(from) + " -> " + std::to_string(to));
+  }
+  llama_memory_t mem = api.get_memory(ac->ctx);
+  api.seq_rm(mem, static_cast<llama_seq_id>(to), -1, -1);
+  api.seq_cp(mem, static_cast<llama_seq_id>(from), static_cast<llama_seq_id>(to), -1, -1);
+  api.seq_rm(mem, static_cast<llama_seq_id>(from), -1, -1);
+  return nullptr;
+}
+
 // argmaxRow(Float32Array) -> index: the kernel alone, so its tie and NaN rules are tested against llama.cpp's.
 napi_value ArgmaxRow(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -790,6 +825,7 @@ NAPI_MODULE_INIT() {
       {"decodeArgmax", nullptr, DecodeArgmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decodeRun", nullptr, DecodeRun, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"argmaxRow", nullptr, ArgmaxRow, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"moveSequence", nullptr, MoveSequence, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pausedArgmaxSteps", nullptr, PausedArgmaxSteps, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attachThreadpool", nullptr, AttachThreadpool, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"detachThreadpool", nullptr, DetachThreadpool, nullptr, nullptr, nullptr, napi_default, nullptr},

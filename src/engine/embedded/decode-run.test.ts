@@ -82,7 +82,8 @@ describe("native decode runs", { timeout: 120_000 }, () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir());
-    gguf = await writeTinyGguf(dir, "tiny.gguf", { contextLength: 256 });
+    // Untied embeddings: with tied ones this dummy model mostly repeats its last token, whatever the context.
+    gguf = await writeTinyGguf(dir, "tiny.gguf", { contextLength: 256, tieWordEmbeddings: false });
     ref = await withEngine(false, async (e) => {
       const [a, b] = await Promise.all([gen(e, "1", P1, 48), gen(e, "2", P2, 48)]);
       const c = await gen(e, "3", P3, 48);

@@ -52,7 +52,7 @@ export async function runDecodeSteps(args: DecodeRunArgs): Promise<DecodeRunOutc
   }
   Atomics.store(control, 0, 0);
   Atomics.store(control, 1, 0);
-  const repeat: StepPlan = { ...plan, admitted: [], preempted: [], clearSlots: [] };
+  const repeat: StepPlan = { ...plan, admitted: [], preempted: [], clearSlots: [], moves: [] };
   const out: DecodeRunOutcome = {};
   let seen = 0;
   let prevEnd = args.t0;

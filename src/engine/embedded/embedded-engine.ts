@@ -109,7 +109,12 @@ export class EmbeddedEngine implements Engine {
     private readonly opts: EmbeddedEngineOptions,
     private readonly drafter?: Drafter,
   ) {
-    this.scheduler = new Scheduler(opts.scheduler);
+    this.scheduler = new Scheduler({
+      ...opts.scheduler,
+      // Gaps in the sequence ids cost llama.cpp a forward pass each (scheduler.ts compact()); closing them needs
+      // the native addon's moveSequence.
+      compactSlots: (opts.scheduler.compactSlots ?? true) && rt.moveSequence !== undefined,
+    });
     this.sampling = rt.newGreedySampling();
     this.decodeRuns = opts.decodeRuns ?? process.env.LLM_BENCH_DECODE_RUNS !== "0";
     const maxDraft = drafter ? (opts.speculative?.maxDraftLen ?? 0) : 0;
@@ -154,6 +159,11 @@ export class EmbeddedEngine implements Engine {
 
   get device(): string {
     return this.rt.device;
+  }
+
+  /** Sequences whose KV cells were moved to close a gap in the sequence ids (scheduler.ts compact()). */
+  get sequenceMoves(): number {
+    return this.scheduler.totalMoves;
   }
 
   /** KV cells of each sequence in the llama.cpp context (from the run's max sequence length). */
@@ -287,6 +297,7 @@ export class EmbeddedEngine implements Engine {
       }
       const t0 = nowNs();
       const plan = this.scheduler.plan();
+      for (const [from, to] of plan.moves) this.rt.moveSequence!(from, to);
       for (const slot of plan.clearSlots) native.removeTokenCellsFromSequence(slot, 0, -1);
       if (plan.items.length === 0) {
         // Nothing can run (every waiting request is cancelled or blocked): give the event loop a turn.

@@ -17,6 +17,7 @@ import {
   type DecodeRunSpec,
   type NativeArgmax,
   nativeArgmaxFor,
+  nativeSequenceMover,
   nativeThreadpoolFor,
   type StepCallback,
 } from "./native-greedy.ts";
@@ -51,6 +52,8 @@ export interface LlamaRuntime {
   native: NativeContext;
   /** Greedy sampling for this context: native batched argmax when available, else node-llama-cpp's calls. */
   newGreedySampling(): GreedySampling;
+  /** Moves a sequence's KV cells to another, empty sequence id; undefined without the native addon. */
+  moveSequence: ((from: number, to: number) => void) | undefined;
   /** "cpu", "cuda", "vulkan", "metal". */
   device: string;
   threads: number;
@@ -449,6 +452,7 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
     model,
     context,
     native,
+    moveSequence: nativeSequenceMover(native),
     newGreedySampling: () =>
       new GreedySampling(
         () => new bindings.AddonSampler(nativeModel),

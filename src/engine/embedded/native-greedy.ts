@@ -31,6 +31,7 @@ interface Addon {
     onStep: StepCallback,
   ): Promise<number>;
   argmaxRow(row: Float32Array): number;
+  moveSequence(context: unknown, from: number, to: number): void;
   pausedArgmaxSteps(): number;
   attachThreadpool(handle: unknown, threads: number): unknown;
   detachThreadpool(handle: unknown, pool: unknown): void;
@@ -141,6 +142,23 @@ export function nativeArgmaxRow(): ((row: Float32Array) => number) | undefined {
   if (!path) return undefined;
   const a = createRequire(import.meta.url)(path) as Addon;
   return (row) => a.argmaxRow(row);
+}
+
+/**
+ * Moves a sequence's KV cells to another (empty) sequence id in node-llama-cpp's context (native/greedy.cc
+ * moveSequence), or undefined where the addon is missing or LLM_BENCH_COMPACT_SLOTS=0: the scheduler then leaves
+ * gaps in the sequence ids open (each costs llama.cpp a forward pass per step).
+ */
+export function nativeSequenceMover(
+  nativeContext: unknown,
+): ((from: number, to: number) => void) | undefined {
+  if (process.env.LLM_BENCH_COMPACT_SLOTS === "0") {
+    log.debug("sequence compaction: off (LLM_BENCH_COMPACT_SLOTS=0)");
+    return undefined;
+  }
+  const a = loadAddon();
+  if (!a) return undefined;
+  return (from, to) => a.moveSequence(nativeContext, from, to);
 }
 
 /**

@@ -34,11 +34,28 @@ function simulate(config: SchedulerConfig, reqs: Array<[number, number]>, arrive
     if (arriveEvery === 0) while (next < all.length) s.enqueue(all[next++]!);
     else if (steps % arriveEvery === 0 && next < all.length) s.enqueue(all[next++]!);
     const plan = s.plan();
+    for (const [from, to] of plan.moves) {
+      assert.ok(config.compactSlots, "moves only when compacting");
+      const owner = slotOwner.get(from);
+      assert.ok(owner !== undefined, `move from empty slot ${from}`);
+      assert.ok(!slotOwner.has(to), `move into held slot ${to}`);
+      assert.ok(to < from, "moves go down");
+      slotOwner.delete(from);
+      slotOwner.set(to, owner);
+    }
     for (const slot of plan.clearSlots) slotOwner.delete(slot);
     for (const a of plan.admitted) {
       if (a.preemptions === 0) admissionOrder.push(a.seq);
       assert.ok(!slotOwner.has(a.slot), `slot ${a.slot} handed out twice`);
       slotOwner.set(a.slot, a.seq);
+    }
+    for (const r of s.runningRequests())
+      assert.equal(slotOwner.get(r.slot), r.seq, "the scheduler's slots are the KV's");
+    if (config.compactSlots) {
+      // Preempted slots free at the end of plan(); they are closed at the next one.
+      const n = s.numRunning;
+      for (const r of s.runningRequests())
+        assert.ok(r.slot < n + plan.preempted.length, `slot ${r.slot} leaves a gap`);
     }
     // Invariants of one step.
     assert.ok(s.numRunning <= config.maxBatchSize, "more running requests than max_batch_size");
@@ -112,6 +129,72 @@ describe("Scheduler", () => {
         [2, 2, 1],
       ],
     );
+  });
+
+  it("compaction: a gap nobody is admitted into is closed by moving the highest running sequence down", () => {
+    const s = new Scheduler({ ...base, maxBatchSize: 4, compactSlots: true });
+    const [a, b, c] = [0, 1, 2].map((i) => new SchedRequest(i, 4, i === 1 ? 1 : 5));
+    for (const r of [a, b, c]) s.enqueue(r!);
+    let p = s.plan();
+    assert.deepEqual(p.moves, []);
+    s.commit(p);
+    s.release(b!);
+    p = s.plan();
+    // C (slot 2, 4 cells cached) moves into B's slot 1; nothing was waiting to take it.
+    assert.deepEqual(p.moves, [[2, 1]]);
+    assert.equal(c!.slot, 1);
+    assert.deepEqual(
+      p.items.map((i) => [i.req.seq, i.req.slot]),
+      [
+        [0, 0],
+        [2, 1],
+      ],
+    );
+    assert.equal(s.totalMoves, 1);
+    s.commit(p);
+    // A request that arrives now takes slot 2, after the running ones: no move.
+    const d = new SchedRequest(3, 4, 2);
+    s.enqueue(d);
+    p = s.plan();
+    assert.deepEqual(p.moves, []);
+    assert.equal(d.slot, 2);
+    s.commit(p);
+    // A finishes; D (slot 2) moves into slot 0.
+    s.release(a!);
+    p = s.plan();
+    assert.deepEqual(p.moves, [[2, 0]]);
+    assert.deepEqual(
+      p.items.map((i) => [i.req.seq, i.req.slot]),
+      [
+        [3, 0],
+        [2, 1],
+      ],
+    );
+  });
+
+  it("compaction: a running request with nothing cached yet takes the gap without a KV move", () => {
+    const s = new Scheduler({
+      ...base,
+      maxBatchSize: 3,
+      maxNumTokens: 4,
+      chunkedContext: false,
+      compactSlots: true,
+    });
+    const [a, b, c] = [0, 1, 2].map((i) => new SchedRequest(i, 4, 3));
+    for (const r of [a, b, c]) s.enqueue(r!);
+    let p = s.plan();
+    // All three admitted (slots 0-2); only A's prompt fits this step.
+    assert.deepEqual(
+      p.items.map((i) => i.req.seq),
+      [0],
+    );
+    s.commit(p);
+    assert.equal(c!.computed, 0);
+    s.release(b!);
+    p = s.plan();
+    assert.deepEqual(p.moves, []);
+    assert.equal(c!.slot, 1);
+    assert.equal(s.totalMoves, 0);
   });
 
   it("one request: prefill in one step, then one decode step per remaining token", () => {
@@ -253,10 +336,10 @@ describe("Scheduler", () => {
     assert.equal(r.firstTokenStep.get(0), 0);
   });
 
-  it("holds every invariant on random workloads, both policies, with and without chunking", () => {
+  it("holds every invariant on random workloads, both policies, with and without chunking and compaction", () => {
     for (const policy of ["guaranteed_no_evict", "max_utilization"] as const) {
       for (const chunkedContext of [true, false]) {
-        for (const seed of [1, 2, 3]) {
+        for (const seed of [1, 2, 3, 4, 5, 6]) {
           const gen = rng(seed * 31 + (chunkedContext ? 1 : 0));
           const cfg: SchedulerConfig = {
             maxBatchSize: gen(1, 12),
@@ -265,6 +348,7 @@ describe("Scheduler", () => {
             maxSeqLen: 200,
             policy,
             chunkedContext,
+            compactSlots: seed > 3,
           };
           const s = new Scheduler(cfg);
           const reqs: Array<[number, number]> = [];
@@ -273,7 +357,7 @@ describe("Scheduler", () => {
             const osl = gen(1, 79);
             if (s.rejectReason(isl, osl) === undefined) reqs.push([isl, osl]);
           }
-          simulate(cfg, reqs, seed === 3 ? 2 : 0);
+          simulate(cfg, reqs, seed % 3 === 0 ? 2 : 0);
         }
       }
     }
