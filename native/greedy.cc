@@ -110,14 +110,21 @@ AddonContext* UnwrapContext(napi_env env, napi_value v) {
   return static_cast<AddonContext*>(wrapped);
 }
 
-// The same, with a batch ready to decode (initBatch / addToBatch done).
-AddonContext* DecodableContext(napi_env env, napi_value v) {
+// The same, initialized and not disposed.
+AddonContext* LiveContext(napi_env env, napi_value v) {
   AddonContext* ac = UnwrapContext(env, v);
   if (ac == nullptr) return nullptr;
   if (ac->ctx == nullptr || ac->disposed) {
     Throw(env, "the context is not initialized");
     return nullptr;
   }
+  return ac;
+}
+
+// The same, with a batch ready to decode (initBatch / addToBatch done).
+AddonContext* DecodableContext(napi_env env, napi_value v) {
+  AddonContext* ac = LiveContext(env, v);
+  if (ac == nullptr) return nullptr;
   if (!ac->has_batch) {
     Throw(env, "no batch to decode (initBatch first)");
     return nullptr;
@@ -777,9 +784,8 @@ napi_value MoveSequence(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc < 3) return Throw(env, "moveSequence(context, from, to)");
-  AddonContext* ac = UnwrapContext(env, argv[0]);
+  AddonContext* ac = LiveContext(env, argv[0]);
   if (ac == nullptr) return nullptr;
-  if (ac->ctx == nullptr || ac->disposed) return Throw(env, "the context is not initialized");
   if (!api.get_memory || !api.seq_cp || !api.seq_rm) return Throw(env, "this llama.cpp has no llama_memory_seq_cp");
   const uint32_t from = Uint(env, argv[1]);
   const uint32_t to = Uint(env, argv[2]);

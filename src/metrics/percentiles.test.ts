@@ -2,17 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { percentileStats, percentileStatsInPlace, scaleStats, sum } from "./percentiles.ts";
 
+/** 10 values 1..10 shuffled: p50 = sorted[5] = 6, p90 = sorted[9] = 10 (numpy's linear rule would say 5.5, 9.1). */
+const ONE_TO_TEN = { p50: 6, p90: 10, p95: 10, p99: 10, minimum: 1, maximum: 10, average: 5.5 };
+
 test("floor-index percentiles without interpolation (trtllm-bench's rule)", () => {
-  // 10 values 1..10 shuffled: p50 = sorted[5] = 6, p90 = sorted[9] = 10 (numpy's linear rule would say 5.5, 9.1).
-  assert.deepEqual(percentileStats([7, 3, 10, 1, 5, 9, 2, 8, 6, 4]), {
-    p50: 6,
-    p90: 10,
-    p95: 10,
-    p99: 10,
-    minimum: 1,
-    maximum: 10,
-    average: 5.5,
-  });
+  assert.deepEqual(percentileStats([7, 3, 10, 1, 5, 9, 2, 8, 6, 4]), ONE_TO_TEN);
   // Two values: p50 is the larger one.
   assert.equal(percentileStats([2, 1]).p50, 2);
   // 200 values 0..199: p50 = 100, p90 = 180, p95 = 190, p99 = 198.
@@ -90,15 +84,7 @@ test("selection gives the sorted array's values at every quantile, whatever the 
 test("in place: the same figures without a copy, only the given array reordered", { timeout: 10_000 }, () => {
   const backing = new Float64Array([99, 7, 3, 10, 1, 5, 9, 2, 8, 6, 4, 99]);
   const view = backing.subarray(1, 11);
-  assert.deepEqual(percentileStatsInPlace(view), {
-    p50: 6,
-    p90: 10,
-    p95: 10,
-    p99: 10,
-    minimum: 1,
-    maximum: 10,
-    average: 5.5,
-  });
+  assert.deepEqual(percentileStatsInPlace(view), ONE_TO_TEN);
   // The slots around the view are untouched; the view holds the same values, some moved.
   assert.equal(backing[0], 99);
   assert.equal(backing[11], 99);

@@ -138,10 +138,14 @@ function loadAddon(): Addon | undefined {
  * llama.cpp's greedy sampler chooses (the first maximum; NaN never, except a NaN first value).
  */
 export function nativeArgmaxRow(): ((row: Float32Array) => number) | undefined {
+  const a = builtAddon();
+  return a && ((row) => a.argmaxRow(row));
+}
+
+/** The built addon, loaded without init(): for its functions that need no llama.cpp (the tests' probes). */
+function builtAddon(): Addon | undefined {
   const path = addonPath();
-  if (!path) return undefined;
-  const a = createRequire(import.meta.url)(path) as Addon;
-  return (row) => a.argmaxRow(row);
+  return path ? (createRequire(import.meta.url)(path) as Addon) : undefined;
 }
 
 /**
@@ -166,9 +170,7 @@ export function nativeSequenceMover(
  * ArgmaxRows), process-wide; undefined where the addon is not built. For tests.
  */
 export function nativePausedArgmaxSteps(): number | undefined {
-  const path = addonPath();
-  if (!path) return undefined;
-  return (createRequire(import.meta.url)(path) as Addon).pausedArgmaxSteps();
+  return builtAddon()?.pausedArgmaxSteps();
 }
 
 /** node-llama-cpp's llama_context, once the addon has checked its layout against the shape llm-bench created. */
