@@ -4,6 +4,7 @@
  * finished position in parallel. Driving all sequences in one loop (rather than one async loop per request)
  * keeps batches whole; measured here, per-request loops split batches and cost up to 2x throughput.
  */
+import { EngineError } from "../../errors.ts";
 import { onAbort } from "../../util/abort-callbacks.ts";
 import { nowNs } from "../../util/clock.ts";
 import { log } from "../../util/log.ts";
@@ -50,6 +51,8 @@ export interface EmbeddedEngineOptions {
    * step is planned on the event loop.
    */
   decodeRuns?: boolean | undefined;
+  /** Greedy sampling in llama.cpp's graph (LlamaRuntimeShape.deviceSampling); undefined: its default. */
+  deviceSampling?: boolean | undefined;
 }
 
 interface Live {
@@ -132,6 +135,12 @@ export class EmbeddedEngine implements Engine {
       gpu: opts.gpu,
       gpuLayers: opts.gpuLayers,
       kvCacheType: opts.kvCacheType,
+      deviceSampling: opts.deviceSampling,
+      // A step samples each running request once, or once per verified draft token plus one.
+      outputs: {
+        max: opts.scheduler.maxBatchSize * (1 + (opts.speculative?.maxDraftLen ?? 0)),
+        perSequence: 1 + (opts.speculative?.maxDraftLen ?? 0),
+      },
     };
     const rt = await loadLlamaRuntime({ modelPath: opts.ggufPath, ...shape });
     let drafter: Drafter | undefined;
@@ -331,6 +340,13 @@ export class EmbeddedEngine implements Engine {
           if (!it.sample) continue;
           sampleEntries.push(entry);
           for (let i = 0; i < idx.length; i++) sampleAt.push(idx[i]!);
+        }
+        // llama.cpp aborts the process on a decode with more outputs than its context reserved for.
+        const maxOutputs = this.rt.maxOutputs;
+        if (maxOutputs !== undefined && sampleAt.length > maxOutputs) {
+          throw new EngineError(
+            `a step samples ${sampleAt.length} positions; the context holds ${maxOutputs}`,
+          );
         }
         const runLength =
           drafter === undefined && this.decodeRuns && this.sampling.canRun

@@ -17,6 +17,7 @@ import {
   type DecodeRunSpec,
   type NativeArgmax,
   nativeArgmaxFor,
+  nativeOutputsLimiter,
   nativeSequenceMover,
   nativeThreadpoolFor,
   type StepCallback,
@@ -56,6 +57,8 @@ export interface LlamaRuntime {
   moveSequence: ((from: number, to: number) => void) | undefined;
   /** "cpu", "cuda", "vulkan", "metal". */
   device: string;
+  /** The most positions one decode may sample (llama.cpp aborts beyond it); undefined: a whole batch. */
+  maxOutputs: number | undefined;
   threads: number;
   /** What ran the model, for the reports. */
   compute: ComputeDevice;
@@ -77,6 +80,16 @@ export interface LlamaRuntimeShape {
   gpuLayers?: number | "max" | undefined;
   /** ggml type name for the KV cache (F16, Q8_0, ...). */
   kvCacheType: string;
+  /**
+   * Greedy sampling in llama.cpp's graph (GreedySampling), where the device running the model holds the output
+   * layer; undefined: LLM_BENCH_DEVICE_SAMPLING=1 turns it on.
+   */
+  deviceSampling?: boolean | undefined;
+  /**
+   * The most positions sampled in one decode (at least `sequences`), and for one sequence: llama.cpp reserves its
+   * logits buffers for this many rows instead of a whole batch. Undefined: a whole batch, one per sequence.
+   */
+  outputs?: { max: number; perSequence: number } | undefined;
 }
 
 export interface LlamaRuntimeOptions extends LlamaRuntimeShape {
@@ -108,6 +121,8 @@ export class GreedySampling {
   private disposed = false;
   /** Checked against node-llama-cpp's sampler on the first step before it is trusted. */
   private verified = false;
+  /** llama.cpp's greedy sampler runs in the graph: no logits reach the host, so there is no fallback. */
+  private onDevice = false;
 
   constructor(
     private readonly newSampler: () => NativeSampler,
@@ -115,10 +130,16 @@ export class GreedySampling {
     readonly maxLanes: number = threadPoolSize(),
     /** The native one-call sampler (native-greedy.ts), when it loaded for this context. */
     private nativeArgmax?: NativeArgmax | undefined,
+    /**
+     * Move sampling into llama.cpp's graph once the native sampler is checked: the device argmaxes the output
+     * rows and only token ids are copied back (native/greedy.cc RowArgmax, backendGreedy).
+     */
+    private readonly onDeviceWanted = false,
   ) {}
 
-  /** "native" (one call for all positions) or "node-llama-cpp" (one call per position), for logs and reports. */
+  /** Where greedy sampling runs, for logs and reports. */
   get path(): string {
+    if (this.onDevice) return "llama.cpp greedy in the graph";
     return this.nativeArgmax ? "native batched argmax" : "node-llama-cpp per-position";
   }
 
@@ -146,6 +167,7 @@ export class GreedySampling {
         );
         if (tokens) return tokens;
       } catch (err) {
+        if (this.onDevice) throw new EngineError(`llama.cpp sampling failed: ${(err as Error).message}`);
         this.nativeOff((err as Error).message);
       }
     }
@@ -214,10 +236,22 @@ export class GreedySampling {
     const reference = await native.sampleToken(positions[0]!, this.sampler(0));
     if (tokens[0] === reference) {
       this.verified = true;
+      if (this.onDeviceWanted) this.toDevice();
       return Array.from(tokens);
     }
     this.nativeOff(`it chose ${tokens[0]} where node-llama-cpp chose ${reference}`);
     return undefined;
+  }
+
+  /** From the next decode on, llama.cpp samples in its graph; where it refuses, the host keeps sampling. */
+  private toDevice(): void {
+    try {
+      this.nativeArgmax!.attachBackendSampler();
+      this.onDevice = true;
+      log.debug("greedy sampling: in llama.cpp's graph from the next decode");
+    } catch (err) {
+      log.warn(`greedy sampling stays on the host: ${(err as Error).message}`);
+    }
   }
 
   private nativeOff(reason: string): void {
@@ -240,7 +274,12 @@ export class GreedySampling {
     return this.nativeArgmax!.decodeRun(run, onStep);
   }
 
+  /** Before the context is disposed. */
   dispose(): void {
+    if (this.onDevice) {
+      this.onDevice = false;
+      this.nativeArgmax?.detachBackendSampler();
+    }
     this.disposed = true;
     for (const s of this.samplers) s.dispose();
     this.samplers.length = 0;
@@ -384,6 +423,35 @@ export async function resolveDevice(
   return { gpu: requested, freeBytes: vram.free };
 }
 
+/**
+ * Until restore(), every AddonContext node-llama-cpp constructs gets at most `n` outputs per decode before its
+ * init() (the binding class is swapped for a subclass: node-llama-cpp has no option for it). Undefined where
+ * the shape sets no limit or the addon is missing.
+ */
+function limitedOutputs(llama: Llama, shape: LlamaRuntimeShape): { n: number; restore(): void } | undefined {
+  if (shape.outputs === undefined) return undefined;
+  const limiter = nativeOutputsLimiter();
+  if (!limiter) return undefined;
+  const limit: (addonContext: unknown, n: number, perSequence: number) => void = limiter;
+  const n = Math.max(shape.outputs.max, shape.sequences);
+  const perSequence = Math.min(n, Math.max(1, shape.outputs.perSequence));
+  const bindings = (llama as unknown as { _bindings: { AddonContext: new (...a: unknown[]) => object } })
+    ._bindings;
+  const Original = bindings.AddonContext;
+  bindings.AddonContext = class extends Original {
+    constructor(...args: unknown[]) {
+      super(...args);
+      limit(this, n, perSequence);
+    }
+  };
+  return {
+    n,
+    restore() {
+      bindings.AddonContext = Original;
+    },
+  };
+}
+
 /** 2 rows of a 128k vocabulary (8 of a 32k one): at most ~0.05 ms on the event loop. */
 const SYNC_ARGMAX_FLOATS = 262_144;
 
@@ -406,6 +474,7 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
     );
   }
   let context: LlamaContext;
+  const maxOutputs = limitedOutputs(llama, opts);
   try {
     context = await model.createContext({
       sequences: opts.sequences,
@@ -426,6 +495,8 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
         `(batch ${opts.batchSize}, KV ${opts.kvCacheType}): ${(err as Error).message}`,
       { cause: err },
     );
+  } finally {
+    maxOutputs?.restore();
   }
   const native = (context as unknown as { _ctx: unknown })._ctx;
   assertNativeApi(native);
@@ -438,6 +509,13 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
   // backend's share of a step is small and the measured figures are without it.
   const threadpool =
     !onGpu && opts.threads > 1 ? nativeThreadpoolFor(native, shape, opts.threads) : undefined;
+  // Greedy sampling in llama.cpp's graph (GreedySampling) is opt-in: on an H100 it brought one-wave decode steps
+  // to llama-batched-bench's (the host argmax's copy-and-scan slowed the next decode), but continuous batching with
+  // refills ran 12-18 % slower with it, for a reason not found yet (docs/performance.md). On the CPU its graph
+  // nodes cost more than the native argmax. It needs the output layer on the device that samples.
+  const env = process.env.LLM_BENCH_DEVICE_SAMPLING;
+  const samplesOnDevice =
+    (opts.deviceSampling ?? env === "1") && (!onGpu || model.gpuLayers >= model.fileInsights.totalLayers);
   const compute: ComputeDevice = {
     backend: onGpu ? String(llama.gpu) : "cpu",
     devices: onGpu ? await llama.getGpuDeviceNames() : [],
@@ -469,9 +547,11 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
           onGpu ? availableParallelism() : Math.max(1, availableParallelism() - opts.threads),
           onGpu ? 0 : SYNC_ARGMAX_FLOATS,
         ),
+        samplesOnDevice,
       ),
     device: llama.gpu === false ? "cpu" : llama.gpu,
     threads: opts.threads,
+    maxOutputs: maxOutputs?.n,
     compute,
     async dispose() {
       threadpool?.detach();

@@ -32,6 +32,8 @@ interface Addon {
   ): Promise<number>;
   argmaxRow(row: Float32Array): number;
   moveSequence(context: unknown, from: number, to: number): void;
+  backendGreedy(context: unknown, on: boolean): number;
+  limitOutputs(context: unknown, n: number, perSequence: number): void;
   pausedArgmaxSteps(): number;
   attachThreadpool(handle: unknown, threads: number): unknown;
   detachThreadpool(handle: unknown, pool: unknown): void;
@@ -48,6 +50,14 @@ export interface NativeArgmax {
   decodeArgmax(positions: Uint32Array, timings: Float64Array): Promise<Uint32Array>;
   /** Runs up to run.maxSteps steps; resolves with how many steps were posted to onStep (all of them reach it). */
   decodeRun(run: DecodeRunSpec, onStep: StepCallback): Promise<number>;
+  /**
+   * Attaches llama.cpp's greedy sampler to every sequence of the context, in its compute graph: later decodes
+   * bring back token ids instead of logits, and the calls above read those. Throws where llama.cpp refuses it.
+   * Only between steps.
+   */
+  attachBackendSampler(): void;
+  /** Detaches and frees them (before the context is disposed); a no-op when none is attached. */
+  detachBackendSampler(): void;
 }
 
 /**
@@ -166,6 +176,18 @@ export function nativeSequenceMover(
 }
 
 /**
+ * Sets the most outputs one llama_decode may ask for on node-llama-cpp's AddonContext before its init()
+ * (native/greedy.cc limitOutputs says why), or undefined where the addon is missing: llama.cpp then reserves for
+ * a whole batch of outputs.
+ */
+export function nativeOutputsLimiter():
+  | ((addonContext: unknown, n: number, perSequence: number) => void)
+  | undefined {
+  const a = loadAddon();
+  return a && ((ctx, n, perSequence) => a.limitOutputs(ctx, n, perSequence));
+}
+
+/**
  * How many steps' argmax paused llama.cpp's CPU thread pool and ran on its cores too (native/greedy.cc
  * ArgmaxRows), process-wide; undefined where the addon is not built. For tests.
  */
@@ -200,6 +222,12 @@ export function nativeArgmaxFor(
       decodeArgmax: (positions, timings) => a.decodeArgmax(nativeContext, positions, threads, timings),
       decodeRun: (run, onStep) =>
         a.decodeRun(nativeContext, run.positions, threads, run.spec, run.maxSteps, run.control, onStep),
+      attachBackendSampler: () => {
+        a.backendGreedy(nativeContext, true);
+      },
+      detachBackendSampler: () => {
+        a.backendGreedy(nativeContext, false);
+      },
     };
   } catch (err) {
     log.debug(`native greedy sampler: not used for this context: ${(err as Error).message}`);

@@ -13,6 +13,7 @@ import { writeTinyGguf } from "../../../../test/helpers/small-vocab.ts";
 import type { EngineInfo, GenerationResult } from "../../types.ts";
 import { EmbeddedEngine } from "../embedded-engine.ts";
 import { tempDir } from "../gguf/test-support.ts";
+import { nativePausedArgmaxSteps } from "../native-greedy.ts";
 import type { SchedulerConfig } from "../scheduler.ts";
 import type { SpeculativeConfig } from "./speculator.ts";
 
@@ -43,6 +44,7 @@ async function generate(
   prompts: number[][],
   speculative?: SpeculativeConfig,
   ggufPath = target,
+  deviceSampling = false,
 ): Promise<{ results: GenerationResult[]; streamed: number[][] }> {
   const engine = await EmbeddedEngine.start({
     ggufPath,
@@ -52,6 +54,7 @@ async function generate(
     gpu: false,
     kvCacheType: "F16",
     speculative,
+    deviceSampling,
   });
   try {
     const streamed: number[][] = prompts.map(() => []);
@@ -127,6 +130,22 @@ describe("speculative decoding on the embedded engine", { timeout: 120_000 }, ()
       assert.deepEqual(streamed[i], r.outputIds);
       assert.ok(r.acceptedDraftTokens! < r.draftTokens!, "expected rejections from an unrelated draft");
       assert.equal(r.decodeIterations, OSL - r.acceptedDraftTokens!);
+    }
+  });
+
+  it("sampling in llama.cpp's graph: several verified positions per sequence, output identical to plain greedy", async (t) => {
+    if (nativePausedArgmaxSteps() === undefined) {
+      t.skip("the native addon is not built here (no C++ compiler): sampling stays on the host");
+      return;
+    }
+    const spec = { mode: "draft", maxDraftLen: 3, ngramSize: 3, draftGgufPath: otherDraft } as const;
+    const { results, streamed } = await generate([PROMPT, REPETITIVE], spec, target, true);
+    for (let i = 0; i < 2; i++) {
+      const r = results[i]!;
+      assert.equal(r.error, undefined);
+      assert.deepEqual(r.outputIds, plain[i]!.outputIds);
+      assert.deepEqual(streamed[i], r.outputIds);
+      assert.ok(r.acceptedDraftTokens! < r.draftTokens!, "expected rejections from an unrelated draft");
     }
   });
 

@@ -1,0 +1,90 @@
+/**
+ * Greedy sampling in llama.cpp's graph (native/greedy.cc backendGreedy; GreedySampling's onDevice): once the
+ * native sampler is checked, every sequence gets llama.cpp's greedy sampler and only token ids come back. On a GPU
+ * that is the default; here it is forced on the CPU backend, where the path is the same. The tokens must be the
+ * host argmax's, through every way a step is sampled: planned steps, native decode runs, prefill outputs of
+ * requests admitted later, and sequences moved to another id.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { writeTinyGguf } from "../../../test/helpers/small-vocab.ts";
+import type { EngineInfo, GenerationResult } from "../types.ts";
+import { EmbeddedEngine } from "./embedded-engine.ts";
+import { tempDir } from "./gguf/test-support.ts";
+import { nativePausedArgmaxSteps } from "./native-greedy.ts";
+
+const INFO = { backend: "test", model: "tiny" } as unknown as EngineInfo;
+const PROMPTS = [
+  [791, 462, 198, 282, 35, 374, 264, 129, 13],
+  [300, 400, 500, 600, 700],
+  [11, 22, 33, 44, 55, 66, 77],
+  [5, 6, 7, 8],
+];
+// The second request ends early, so its id frees mid-run; the fourth arrives once the first three are running.
+const OSL = [30, 5, 30, 20];
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let gguf: string;
+
+async function run(
+  deviceSampling: boolean,
+  decodeRuns: boolean,
+): Promise<{ out: number[][]; sampling: string | undefined }> {
+  const engine = await EmbeddedEngine.start({
+    ggufPath: gguf,
+    info: INFO,
+    scheduler: {
+      maxBatchSize: 3,
+      maxNumTokens: 64,
+      kvCacheTokens: 3 * 128,
+      maxSeqLen: 128,
+      policy: "guaranteed_no_evict",
+      chunkedContext: true,
+    },
+    threads: 1,
+    gpu: false,
+    kvCacheType: "F16",
+    decodeRuns,
+    deviceSampling,
+  });
+  try {
+    const results: Promise<GenerationResult>[] = PROMPTS.map((p, i) =>
+      engine.generate({ id: String(i), inputIds: p, maxTokens: OSL[i]!, streaming: i === 0 }),
+    );
+    const done = await Promise.all(results);
+    for (const r of done) assert.equal(r.error, undefined);
+    return { out: done.map((r) => r.outputIds), sampling: engine.info.device?.sampling };
+  } finally {
+    await engine.stop();
+  }
+}
+
+describe("greedy sampling in llama.cpp's graph", { timeout: 120_000 }, () => {
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    // Untied embeddings: with tied ones this dummy model mostly repeats its last token, whatever the context.
+    gguf = await writeTinyGguf(dir, "tiny.gguf", { contextLength: 256, tieWordEmbeddings: false });
+  });
+  after(async () => {
+    await cleanup?.();
+  });
+
+  it("chooses the host argmax's tokens, in planned steps and in decode runs", async (t) => {
+    if (nativePausedArgmaxSteps() === undefined) {
+      t.skip("the native addon is not built here (no C++ compiler): sampling stays on the host");
+      return;
+    }
+    const ref = await run(false, false);
+    assert.equal(ref.sampling, "native batched argmax");
+    assert.deepEqual(
+      ref.out.map((o) => o.length),
+      OSL,
+    );
+    for (const runs of [false, true]) {
+      const got = await run(true, runs);
+      assert.equal(got.sampling, "llama.cpp greedy in the graph", `runs ${runs}`);
+      assert.deepEqual(got.out, ref.out, `runs ${runs}`);
+    }
+  });
+});
