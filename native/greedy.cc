@@ -1,4 +1,6 @@
-// Greedy sampling of every sampled position of a decode in one native call.
+// Greedy sampling of every sampled position of a decode in one native call, and the other pieces the embedded
+// engine needs inside node-llama-cpp's context: decode runs, a persistent CPU pool, sequence moves, the bound on
+// outputs per decode, and (opt-in) greedy sampling in llama.cpp's graph.
 //
 // node-llama-cpp 3.21.1 samples one position per call: each call copies the whole vocabulary into a candidate
 // array (12 bytes a token) and scans it, on libuv's pool. At 256 sequences of a 128k vocabulary that is ~1 GB of
@@ -53,6 +55,7 @@ using seq_rm_t = bool (*)(llama_memory_t, llama_seq_id, llama_pos, llama_pos);
 using chain_params_t = llama_sampler_chain_params (*)(void);
 using chain_init_t = llama_sampler* (*)(llama_sampler_chain_params);
 using chain_add_t = void (*)(llama_sampler*, llama_sampler*);
+using greedy_init_t = llama_sampler* (*)(void);
 using set_sampler_t = bool (*)(llama_context*, llama_seq_id, llama_sampler*);
 using sampled_ith_t = llama_token (*)(llama_context*, int32_t);
 using sampler_free_t = void (*)(llama_sampler*);
@@ -79,6 +82,7 @@ struct Api {
   chain_params_t chain_params = nullptr;
   chain_init_t chain_init = nullptr;
   chain_add_t chain_add = nullptr;
+  greedy_init_t greedy_init = nullptr;
   set_sampler_t set_sampler = nullptr;
   sampled_ith_t sampled_ith = nullptr;
   sampler_free_t sampler_free = nullptr;
@@ -181,6 +185,7 @@ napi_value Init(napi_env env, napi_callback_info info) {
   api.chain_params = reinterpret_cast<chain_params_t>(dlsym(lib, "llama_sampler_chain_default_params"));
   api.chain_init = reinterpret_cast<chain_init_t>(dlsym(lib, "llama_sampler_chain_init"));
   api.chain_add = reinterpret_cast<chain_add_t>(dlsym(lib, "llama_sampler_chain_add"));
+  api.greedy_init = reinterpret_cast<greedy_init_t>(dlsym(lib, "llama_sampler_init_greedy"));
   api.set_sampler = reinterpret_cast<set_sampler_t>(dlsym(lib, "llama_set_sampler"));
   api.sampled_ith = reinterpret_cast<sampled_ith_t>(dlsym(lib, "llama_get_sampled_token_ith"));
   api.sampler_free = reinterpret_cast<sampler_free_t>(dlsym(lib, "llama_sampler_free"));
@@ -461,6 +466,8 @@ std::atomic<uint64_t> paused_steps{0};
 struct RowArgmax {
   ggml_tensor* src = nullptr;
   ggml_tensor* all = nullptr;
+  // Every backend_init so far found ARGMAX on the sampling device (probed with llama.cpp's own greedy sampler).
+  bool supported = true;
 };
 const char* RaName(const llama_sampler*) { return "llm-bench greedy (one argmax for all rows)"; }
 // On the host (llama.cpp samples there only where the sampler could not be offloaded): llama.cpp's greedy rule.
@@ -471,7 +478,15 @@ void RaApply(llama_sampler*, llama_token_data_array* cur_p) {
   }
 }
 void RaFree(llama_sampler*) {}
-bool RaInit(llama_sampler*, ggml_backend_buffer_type_t, uint32_t) { return true; }
+bool RaInit(llama_sampler* smpl, ggml_backend_buffer_type_t buft, uint32_t n_outputs_max_per_seq) {
+  llama_sampler* probe = api.greedy_init();
+  const bool ok =
+      probe->iface->backend_init != nullptr && probe->iface->backend_init(probe, buft, n_outputs_max_per_seq);
+  api.sampler_free(probe);
+  auto* m = static_cast<RowArgmax*>(smpl->ctx);
+  m->supported = m->supported && ok;
+  return ok;
+}
 void RaReset(llama_sampler* smpl) {
   auto* m = static_cast<RowArgmax*>(smpl->ctx);
   m->src = nullptr;
@@ -499,6 +514,7 @@ llama_sampler_i kRowArgmax = {RaName, nullptr, RaApply, nullptr, nullptr, RaFree
 // The contexts sampling in their graph: the chains llama.cpp borrows (one per sequence id, each holding a
 // RowArgmax over the shared state) are freed here, after being detached.
 struct BackendGreedy {
+  AddonContext* owner;
   llama_context* ctx;
   std::vector<llama_sampler*> chains;
   std::unique_ptr<RowArgmax> memo;
@@ -917,51 +933,60 @@ napi_value MoveSequence(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// backendGreedy(addonContext, on) -> sequences sampled in the graph. on: llama.cpp's greedy sampler is attached to
-// every sequence id of the context (see BackendGreedy), and the argmax calls read the tokens it chose; off: they
-// are detached and freed (before the context is). Throws where this llama.cpp has no backend sampling or refuses
-// it for a sequence; nothing stays attached then.
+// backendGreedy(addonContext, on) -> sequences sampled in the graph. on: a RowArgmax chain is attached to every
+// sequence id of the context (see BackendGreedy), and the argmax calls read the tokens it chose; off: they are
+// detached and freed (just freed if the context is already gone). Throws where this llama.cpp has no backend
+// sampling, or the device holding the output layer cannot argmax; nothing stays attached then.
 napi_value BackendGreedyFn(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc < 2) return Throw(env, "backendGreedy(context, on)");
-  AddonContext* ac = LiveContext(env, argv[0]);
-  if (ac == nullptr) return nullptr;
   bool on = false;
   napi_get_value_bool(env, argv[1], &on);
-  if (!api.set_sampler || !api.chain_init || !api.chain_params || !api.chain_add || !api.sampler_init ||
-      !api.sampled_ith || !api.sampler_free || !api.g_argmax || !api.g_view_1d || !api.g_reshape_1d ||
-      !api.g_nelements) {
-    return Throw(env, "this llama.cpp has no backend sampling (llama_set_sampler)");
-  }
-  llama_context* ctx = ac->ctx;
-  std::lock_guard<std::mutex> lk(backend_mu);
-  auto it = std::find_if(backends.begin(), backends.end(), [&](const BackendGreedy& b) { return b.ctx == ctx; });
-  auto detach = [&](std::vector<llama_sampler*>& chains) {
-    for (size_t j = 0; j < chains.size(); j++) api.set_sampler(ctx, static_cast<llama_seq_id>(j), nullptr);
-    for (auto* c : chains) api.sampler_free(c);
-    chains.clear();
-  };
+  AddonContext* ac = on ? LiveContext(env, argv[0]) : UnwrapContext(env, argv[0]);
+  if (ac == nullptr) return nullptr;
   napi_value out;
   if (!on) {
+    std::lock_guard<std::mutex> lk(backend_mu);
+    auto it = std::find_if(backends.begin(), backends.end(), [&](const BackendGreedy& b) { return b.owner == ac; });
     if (it != backends.end()) {
-      detach(it->chains);
+      const bool live = ac->ctx == it->ctx && !ac->disposed;
+      for (size_t j = 0; live && j < it->chains.size(); j++) {
+        api.set_sampler(it->ctx, static_cast<llama_seq_id>(j), nullptr);
+      }
+      for (auto* c : it->chains) api.sampler_free(c);
       backends.erase(it);
     }
     napi_create_uint32(env, 0, &out);
     return out;
   }
+  if (!api.set_sampler || !api.chain_init || !api.chain_params || !api.chain_add || !api.sampler_init ||
+      !api.greedy_init || !api.sampled_ith || !api.sampler_free || !api.g_argmax || !api.g_view_1d ||
+      !api.g_reshape_1d || !api.g_nelements) {
+    return Throw(env, "this llama.cpp has no backend sampling (llama_set_sampler)");
+  }
+  llama_context* ctx = ac->ctx;
+  std::lock_guard<std::mutex> lk(backend_mu);
+  auto it = std::find_if(backends.begin(), backends.end(), [&](const BackendGreedy& b) { return b.owner == ac; });
+  auto detach = [&](std::vector<llama_sampler*>& chains) {
+    for (size_t j = 0; j < chains.size(); j++) api.set_sampler(ctx, static_cast<llama_seq_id>(j), nullptr);
+    for (auto* c : chains) api.sampler_free(c);
+    chains.clear();
+  };
   if (it == backends.end()) {
-    BackendGreedy b{ctx, {}, std::make_unique<RowArgmax>()};
+    BackendGreedy b{ac, ctx, {}, std::make_unique<RowArgmax>()};
     const uint32_t n = ac->context_params.n_seq_max;
     for (uint32_t j = 0; j < n; j++) {
       llama_sampler* chain = api.chain_init(api.chain_params());
       api.chain_add(chain, api.sampler_init(&kRowArgmax, b.memo.get()));
       b.chains.push_back(chain);
-      if (!api.set_sampler(ctx, static_cast<llama_seq_id>(j), chain)) {
+      // llama.cpp ignores a sampler's refusal here (RaInit records it): only the chain's shape is checked.
+      if (!api.set_sampler(ctx, static_cast<llama_seq_id>(j), chain) || !b.memo->supported) {
         detach(b.chains);
-        return Throw(env, "llama.cpp cannot run the greedy sampler on the device for sequence " + std::to_string(j));
+        return Throw(env, b.memo->supported
+                              ? "llama.cpp refused a sampler in the graph for sequence " + std::to_string(j)
+                              : std::string("the device holding the output layer cannot run ARGMAX"));
       }
     }
     backends.push_back(std::move(b));

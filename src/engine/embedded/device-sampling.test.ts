@@ -1,9 +1,9 @@
 /**
- * Greedy sampling in llama.cpp's graph (native/greedy.cc backendGreedy; GreedySampling's onDevice): once the
- * native sampler is checked, every sequence gets llama.cpp's greedy sampler and only token ids come back. On a GPU
- * that is the default; here it is forced on the CPU backend, where the path is the same. The tokens must be the
- * host argmax's, through every way a step is sampled: planned steps, native decode runs, prefill outputs of
- * requests admitted later, and sequences moved to another id.
+ * Greedy sampling in llama.cpp's graph (native/greedy.cc RowArgmax and backendGreedy; GreedySampling's onDevice):
+ * once the native sampler is checked, every sequence gets a sampler in llama.cpp's graph and only token ids come
+ * back. Opt-in on a GPU; here it runs on the CPU backend, where the graph path is the same. The tokens must be the
+ * host argmax's (random weights: no ties), through every way a step is sampled: planned steps, native decode runs,
+ * prefill outputs of requests admitted later, and sequences moved to another id.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";

@@ -278,7 +278,11 @@ export class GreedySampling {
   dispose(): void {
     if (this.onDevice) {
       this.onDevice = false;
-      this.nativeArgmax?.detachBackendSampler();
+      try {
+        this.nativeArgmax?.detachBackendSampler();
+      } catch (err) {
+        log.debug(`greedy sampling: detaching llama.cpp's samplers failed: ${(err as Error).message}`);
+      }
     }
     this.disposed = true;
     for (const s of this.samplers) s.dispose();
@@ -438,19 +442,22 @@ function limitedOutputs(llama: Llama, shape: LlamaRuntimeShape): { n: number; re
   const bindings = (llama as unknown as { _bindings: { AddonContext: new (...a: unknown[]) => object } })
     ._bindings;
   const Original = bindings.AddonContext;
-  bindings.AddonContext = class extends Original {
+  const Limited = class extends Original {
     constructor(...args: unknown[]) {
       super(...args);
       limit(this, n, perSequence);
     }
   };
+  bindings.AddonContext = Limited;
   return {
     n,
     restore() {
-      bindings.AddonContext = Original;
+      if (bindings.AddonContext === Limited) bindings.AddonContext = Original;
     },
   };
 }
+
+let contextCreation: Promise<void> = Promise.resolve();
 
 /** 2 rows of a 128k vocabulary (8 of a 32k one): at most ~0.05 ms on the event loop. */
 const SYNC_ARGMAX_FLOATS = 262_144;
@@ -474,8 +481,16 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
     );
   }
   let context: LlamaContext;
-  const maxOutputs = limitedOutputs(llama, opts);
+  // One context creation at a time: the binding class swapped by limitedOutputs is shared by the process.
+  const created = contextCreation;
+  let done!: () => void;
+  contextCreation = new Promise<void>((r) => {
+    done = r;
+  });
+  await created;
+  let maxOutputs: ReturnType<typeof limitedOutputs>;
   try {
+    maxOutputs = limitedOutputs(llama, opts);
     context = await model.createContext({
       sequences: opts.sequences,
       contextSize: opts.contextSize,
@@ -497,6 +512,7 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
     );
   } finally {
     maxOutputs?.restore();
+    done();
   }
   const native = (context as unknown as { _ctx: unknown })._ctx;
   assertNativeApi(native);

@@ -10,7 +10,24 @@ import { writeTinyGguf } from "../../../test/helpers/small-vocab.ts";
 import { setLogLevel, setLogSink } from "../../util/log.ts";
 import { tempDir } from "./gguf/test-support.ts";
 import { loadLlamaRuntime } from "./llama-native.ts";
-import { nativePausedArgmaxSteps } from "./native-greedy.ts";
+import { DECODE_FAILED, nativePausedArgmaxSteps } from "./native-greedy.ts";
+
+type Runtime = Awaited<ReturnType<typeof loadLlamaRuntime>>;
+
+/** One decode of 4 tokens for each of 3 sequences from `from`, sampling the last 2 of each. */
+async function twoEach(
+  rt: Runtime,
+  sampling: ReturnType<Runtime["newGreedySampling"]>,
+  from: number,
+): Promise<number[]> {
+  rt.native.initBatch(12);
+  const at: number[] = [];
+  for (let seq = 0; seq < 3; seq++) {
+    const tokens = Uint32Array.from([10 + seq, 20 + from, 30, 40]);
+    for (const i of rt.native.addToBatch(seq, from, tokens, Uint32Array.from([2, 3]))) at.push(i);
+  }
+  return sampling.decodeAndSample(rt.native, at, new Float64Array(2));
+}
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -35,7 +52,7 @@ describe("outputs per decode", { timeout: 60_000 }, () => {
     const lines: string[] = [];
     setLogLevel("debug");
     const prev = setLogSink((line) => lines.push(line));
-    let rt: Awaited<ReturnType<typeof loadLlamaRuntime>>;
+    let rt: Runtime;
     try {
       rt = await loadLlamaRuntime({
         modelPath: gguf,
@@ -61,19 +78,53 @@ describe("outputs per decode", { timeout: 60_000 }, () => {
       assert.equal(Object.getPrototypeOf(bindings.AddonContext), Function.prototype);
       const sampling = rt.newGreedySampling();
       try {
-        rt.native.initBatch(12);
-        const at: number[] = [];
-        for (let seq = 0; seq < 3; seq++) {
-          const tokens = Uint32Array.from([10 + seq, 20, 30, 40]);
-          for (const i of rt.native.addToBatch(seq, 0, tokens, Uint32Array.from([2, 3]))) at.push(i);
-        }
-        const timings = new Float64Array(2);
-        const tokens = await sampling.decodeAndSample(rt.native, at, timings);
-        assert.equal(tokens.length, 6);
+        assert.equal((await twoEach(rt, sampling, 0)).length, 6);
       } finally {
         sampling.dispose();
       }
     } finally {
+      await rt.dispose();
+    }
+  });
+
+  it("per sequence too, with samplers in the graph: up to the bound runs, beyond it fails the decode", async (t) => {
+    if (nativePausedArgmaxSteps() === undefined) {
+      t.skip("the native addon is not built here (no C++ compiler): nothing samples in the graph");
+      return;
+    }
+    const rt = await loadLlamaRuntime({
+      modelPath: gguf,
+      sequences: 3,
+      contextSize: 256,
+      batchSize: 64,
+      threads: 1,
+      gpu: false,
+      kvCacheType: "F16",
+      outputs: { max: 6, perSequence: 2 },
+      deviceSampling: true,
+    });
+    const sampling = rt.newGreedySampling();
+    try {
+      const host = await twoEach(rt, sampling, 0);
+      assert.equal(sampling.path, "llama.cpp greedy in the graph");
+      const graph = await twoEach(rt, sampling, 4);
+      assert.equal(graph.length, 6);
+      assert.ok(
+        graph.every((t) => Number.isInteger(t) && t >= 0),
+        String(graph),
+      );
+      assert.equal(host.length, 6);
+      // Three outputs of one sequence: llama.cpp refuses the batch (no abort), and the step fails.
+      rt.native.initBatch(4);
+      const at = Array.from(
+        rt.native.addToBatch(0, 8, Uint32Array.from([1, 2, 3, 4]), Uint32Array.from([1, 2, 3])),
+      );
+      await assert.rejects(sampling.decodeAndSample(rt.native, at, new Float64Array(2)), (err: Error) => {
+        assert.equal((err as { code?: string }).code, DECODE_FAILED);
+        return true;
+      });
+    } finally {
+      sampling.dispose();
       await rt.dispose();
     }
   });

@@ -48,7 +48,9 @@ export class DraftModel {
     // Draft steps feed one token per sequence; only prompt catch-up is large, and it is chunked, so a modest
     // batch keeps the draft's compute buffers small.
     const batchSize = Math.max(opts.sequences, Math.min(opts.batchSize, DRAFT_MAX_BATCH));
-    const rt = await loadLlamaRuntime({ modelPath: opts.ggufPath, ...opts, batchSize });
+    // One sampled position per drafting sequence and step (catch-up samples none).
+    const outputs = { max: opts.sequences, perSequence: 1 };
+    const rt = await loadLlamaRuntime({ modelPath: opts.ggufPath, ...opts, batchSize, outputs });
     try {
       (
         target as unknown as { ensureDraftContextIsCompatibleForSpeculative(d: unknown): void }

@@ -45,7 +45,7 @@ async function generate(
   speculative?: SpeculativeConfig,
   ggufPath = target,
   deviceSampling = false,
-): Promise<{ results: GenerationResult[]; streamed: number[][] }> {
+): Promise<{ results: GenerationResult[]; streamed: number[][]; sampling: string | undefined }> {
   const engine = await EmbeddedEngine.start({
     ggufPath,
     info: INFO,
@@ -66,7 +66,7 @@ async function generate(
         ),
       ),
     );
-    return { results, streamed };
+    return { results, streamed, sampling: engine.info.device?.sampling };
   } finally {
     await engine.stop();
   }
@@ -139,7 +139,8 @@ describe("speculative decoding on the embedded engine", { timeout: 120_000 }, ()
       return;
     }
     const spec = { mode: "draft", maxDraftLen: 3, ngramSize: 3, draftGgufPath: otherDraft } as const;
-    const { results, streamed } = await generate([PROMPT, REPETITIVE], spec, target, true);
+    const { results, streamed, sampling } = await generate([PROMPT, REPETITIVE], spec, target, true);
+    assert.equal(sampling, "llama.cpp greedy in the graph");
     for (let i = 0; i < 2; i++) {
       const r = results[i]!;
       assert.equal(r.error, undefined);
