@@ -17,6 +17,7 @@ import type {
   GenerationResult,
   TokenSink,
 } from "../types.ts";
+import { processingOrder } from "./batch-layout.ts";
 import { runDecodeSteps } from "./decode-run.ts";
 import type { IterationStats } from "./iteration-stats.ts";
 import {
@@ -327,20 +328,7 @@ export class EmbeddedEngine implements Engine {
       let samples: number[];
       try {
         native.initBatch(plan.prefillTokens + plan.decodeTokens + drafted);
-        for (const it of plan.items) {
-          const entry = this.live.get(it.req)!;
-          const k = entry.stepDrafts;
-          const logit = !it.sample ? EMPTY : k > 0 ? this.verifyLogits[k]! : new Uint32Array([it.count - 1]);
-          const idx = native.addToBatch(
-            it.req.slot,
-            it.from,
-            entry.tokens.subarray(it.from, it.from + it.count + k),
-            logit,
-          );
-          if (!it.sample) continue;
-          sampleEntries.push(entry);
-          for (let i = 0; i < idx.length; i++) sampleAt.push(idx[i]!);
-        }
+        this.fillBatch(plan, sampleEntries, sampleAt);
         // llama.cpp aborts the process on a decode with more outputs than its context reserved for.
         const maxOutputs = this.rt.maxOutputs;
         if (maxOutputs !== undefined && sampleAt.length > maxOutputs) {
@@ -516,6 +504,41 @@ export class EmbeddedEngine implements Engine {
       num_preempted: plan.preempted.length,
       ...(drafts !== undefined ? { draft_tokens: drafts, accepted_draft_tokens: accepted ?? 0 } : {}),
     });
+  }
+
+  /**
+   * Adds the step's tokens to node-llama-cpp's batch in the order llama.cpp will compute them (batch-layout.ts), so
+   * that its outputs need no reordering; `sampleAt` gets the batch indexes to sample, item by item, and
+   * `sampleEntries` the sampled items.
+   */
+  private fillBatch(plan: StepPlan, sampleEntries: Live[], sampleAt: number[]): void {
+    const native = this.rt.native;
+    const entries = plan.items.map((it) => this.live.get(it.req)!);
+    const layout = plan.items.map((it, i) => ({
+      slot: it.req.slot,
+      count: it.count + entries[i]!.stepDrafts,
+    }));
+    const picked: number[][] = plan.items.map(() => []);
+    for (const seg of processingOrder(layout)) {
+      const it = plan.items[seg.item]!;
+      const entry = entries[seg.item]!;
+      // Sampled: the last token, or every token of a verification (the drafts and the one before them).
+      let logits = EMPTY;
+      if (it.sample) {
+        const k = entry.stepDrafts;
+        const lo = Math.max(k > 0 ? 0 : it.count - 1, seg.from);
+        const hi = Math.min(k > 0 ? k + 1 : it.count, seg.from + seg.count);
+        if (lo < hi) logits = Uint32Array.from({ length: hi - lo }, (_, i) => lo - seg.from + i);
+      }
+      const from = it.from + seg.from;
+      const idx = native.addToBatch(it.req.slot, from, entry.tokens.subarray(from, from + seg.count), logits);
+      for (let i = 0; i < idx.length; i++) picked[seg.item]!.push(idx[i]!);
+    }
+    for (let i = 0; i < plan.items.length; i++) {
+      if (!plan.items[i]!.sample) continue;
+      sampleEntries.push(entries[i]!);
+      for (const at of picked[i]!) sampleAt.push(at);
+    }
   }
 
   /** Fails every request of a step whose decode (or drafting) failed; the others go on. */
