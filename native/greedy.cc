@@ -933,6 +933,13 @@ napi_value MoveSequence(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Detaches b's chains from its context (unless the context is gone), then frees them.
+void Release(BackendGreedy& b, bool live) {
+  for (size_t j = 0; live && j < b.chains.size(); j++) api.set_sampler(b.ctx, static_cast<llama_seq_id>(j), nullptr);
+  for (auto* c : b.chains) api.sampler_free(c);
+  b.chains.clear();
+}
+
 // backendGreedy(addonContext, on) -> sequences sampled in the graph. on: a RowArgmax chain is attached to every
 // sequence id of the context (see BackendGreedy), and the argmax calls read the tokens it chose; off: they are
 // detached and freed (just freed if the context is already gone). Throws where this llama.cpp has no backend
@@ -951,11 +958,7 @@ napi_value BackendGreedyFn(napi_env env, napi_callback_info info) {
     std::lock_guard<std::mutex> lk(backend_mu);
     auto it = std::find_if(backends.begin(), backends.end(), [&](const BackendGreedy& b) { return b.owner == ac; });
     if (it != backends.end()) {
-      const bool live = ac->ctx == it->ctx && !ac->disposed;
-      for (size_t j = 0; live && j < it->chains.size(); j++) {
-        api.set_sampler(it->ctx, static_cast<llama_seq_id>(j), nullptr);
-      }
-      for (auto* c : it->chains) api.sampler_free(c);
+      Release(*it, ac->ctx == it->ctx && !ac->disposed);
       backends.erase(it);
     }
     napi_create_uint32(env, 0, &out);
@@ -969,11 +972,6 @@ napi_value BackendGreedyFn(napi_env env, napi_callback_info info) {
   llama_context* ctx = ac->ctx;
   std::lock_guard<std::mutex> lk(backend_mu);
   auto it = std::find_if(backends.begin(), backends.end(), [&](const BackendGreedy& b) { return b.owner == ac; });
-  auto detach = [&](std::vector<llama_sampler*>& chains) {
-    for (size_t j = 0; j < chains.size(); j++) api.set_sampler(ctx, static_cast<llama_seq_id>(j), nullptr);
-    for (auto* c : chains) api.sampler_free(c);
-    chains.clear();
-  };
   if (it == backends.end()) {
     BackendGreedy b{ac, ctx, {}, std::make_unique<RowArgmax>()};
     const uint32_t n = ac->context_params.n_seq_max;
@@ -983,7 +981,7 @@ napi_value BackendGreedyFn(napi_env env, napi_callback_info info) {
       b.chains.push_back(chain);
       // llama.cpp ignores a sampler's refusal here (RaInit records it): only the chain's shape is checked.
       if (!api.set_sampler(ctx, static_cast<llama_seq_id>(j), chain) || !b.memo->supported) {
-        detach(b.chains);
+        Release(b, true);
         return Throw(env, b.memo->supported
                               ? "llama.cpp refused a sampler in the graph for sequence " + std::to_string(j)
                               : std::string("the device holding the output layer cannot run ARGMAX"));

@@ -1,6 +1,46 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type BatchToken, type LayoutItem, processingOrder, splitEqual } from "./batch-layout.ts";
+import { type LayoutItem, processingOrder } from "./batch-layout.ts";
+
+/** One token of a batch, for `splitEqual`: its sequence id and whether it is an output. */
+interface BatchToken {
+  slot: number;
+  output: boolean;
+}
+
+/**
+ * A model of llama.cpp's `llama_batch_allocr::split_equal(n_ubatch, sequential = true)` for batches of one sequence
+ * id per token, with n_ubatch no smaller than the batch: the micro-batches (batch indexes, in processing order).
+ * Outputs come out in this order.
+ */
+function splitEqual(tokens: readonly BatchToken[]): number[][] {
+  const used = tokens.map(() => false);
+  const ubatches: number[][] = [];
+  for (;;) {
+    const set: number[] = [];
+    let last = -1;
+    for (let i = 0; i < tokens.length; i++) {
+      if (used[i]) continue;
+      const s = tokens[i]!.slot;
+      if (set.includes(s)) continue;
+      if (set.length === 0 || s === last + 1) {
+        set.push(s);
+        last = s;
+      }
+    }
+    if (set.length === 0) return ubatches;
+    const unused = set.map((s) => tokens.flatMap((t, i) => (t.slot === s && !used[i] ? [i] : [])));
+    const k = Math.min(...unused.map((u) => u.length));
+    const ub: number[] = [];
+    for (const u of unused) {
+      for (const i of u.slice(0, k)) {
+        ub.push(i);
+        used[i] = true;
+      }
+    }
+    ubatches.push(ub);
+  }
+}
 
 interface Tok extends BatchToken {
   item: number;

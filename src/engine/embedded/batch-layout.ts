@@ -10,7 +10,7 @@
  *
  * So the step's tokens are laid out in the order llama.cpp will process them: the items' contiguous layout is
  * split as llama.cpp would split it, and the pieces are emitted micro-batch by micro-batch. Cut the same way
- * again (`splitEqual`, a model of llama.cpp's `split_equal` checked in batch-layout.test.ts), the new order gives
+ * again (batch-layout.test.ts cuts it with a model of llama.cpp's `split_equal`), the new order gives
  * the same micro-batches, and the outputs come out in batch order: no reorder.
  */
 
@@ -54,45 +54,5 @@ export function processingOrder(items: readonly LayoutItem[]): Segment[] {
       out.push({ item: i, from: used[i]!, count: k });
       used[i]! += k;
     }
-  }
-}
-
-/** One token of a batch, for `splitEqual`: its sequence id and whether it is an output. */
-export interface BatchToken {
-  slot: number;
-  output: boolean;
-}
-
-/**
- * A model of llama.cpp's `llama_batch_allocr::split_equal(n_ubatch, sequential = true)` for batches of one sequence
- * id per token, with n_ubatch no smaller than the batch: the micro-batches (batch indexes, in processing order).
- * Outputs come out in this order.
- */
-export function splitEqual(tokens: readonly BatchToken[]): number[][] {
-  const used = tokens.map(() => false);
-  const ubatches: number[][] = [];
-  for (;;) {
-    const set: number[] = [];
-    let last = -1;
-    for (let i = 0; i < tokens.length; i++) {
-      if (used[i]) continue;
-      const s = tokens[i]!.slot;
-      if (set.includes(s)) continue;
-      if (set.length === 0 || s === last + 1) {
-        set.push(s);
-        last = s;
-      }
-    }
-    if (set.length === 0) return ubatches;
-    const unused = set.map((s) => tokens.flatMap((t, i) => (t.slot === s && !used[i] ? [i] : [])));
-    const k = Math.min(...unused.map((u) => u.length));
-    const ub: number[] = [];
-    for (const u of unused) {
-      for (const i of u.slice(0, k)) {
-        ub.push(i);
-        used[i] = true;
-      }
-    }
-    ubatches.push(ub);
   }
 }

@@ -7,12 +7,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { writeTinyGguf } from "../../../test/helpers/small-vocab.ts";
-import type { EngineInfo, GenerationResult } from "../types.ts";
-import { EmbeddedEngine } from "./embedded-engine.ts";
+import { generateAll, withTinyEngine } from "../../../test/helpers/tiny-engine.ts";
 import { tempDir } from "./gguf/test-support.ts";
 import { nativePausedArgmaxSteps } from "./native-greedy.ts";
 
-const INFO = { backend: "test", model: "tiny" } as unknown as EngineInfo;
 const PROMPTS = [
   [791, 462, 198, 282, 35, 374, 264, 129, 13],
   [300, 400, 500, 600, 700],
@@ -29,28 +27,15 @@ async function outputs(
   compactSlots: boolean,
   decodeRuns: boolean,
 ): Promise<{ out: number[][]; late: number[]; moves: number }> {
-  const engine = await EmbeddedEngine.start({
-    ggufPath: gguf,
-    info: INFO,
-    scheduler: {
-      maxBatchSize: 3,
-      maxNumTokens: 64,
-      kvCacheTokens: 3 * 128,
-      maxSeqLen: 128,
-      policy: "guaranteed_no_evict",
-      chunkedContext: true,
-      compactSlots,
-    },
-    threads: 1,
-    gpu: false,
-    kvCacheType: "F16",
-    decodeRuns,
-  });
-  try {
-    const runs: Promise<GenerationResult>[] = PROMPTS.map((p, i) =>
-      engine.generate({ id: String(i), inputIds: p, maxTokens: OSL[i]!, streaming: true }),
-    );
-    const results = await Promise.all(runs);
+  const scheduler = {
+    maxBatchSize: 3,
+    maxNumTokens: 64,
+    kvCacheTokens: 3 * 128,
+    maxSeqLen: 128,
+    compactSlots,
+  };
+  return withTinyEngine(gguf, scheduler, { decodeRuns }, async (engine) => {
+    const results = await generateAll(engine, PROMPTS, OSL, true);
     for (const r of results) assert.equal(r.error, undefined);
     // A request after the others: it takes an id another request held, which must hold no stale cells.
     const late = await engine.generate({
@@ -60,9 +45,7 @@ async function outputs(
       streaming: false,
     });
     return { out: results.map((r) => r.outputIds), late: late.outputIds, moves: engine.sequenceMoves };
-  } finally {
-    await engine.stop();
-  }
+  });
 }
 
 describe("sequence-id compaction", { timeout: 120_000 }, () => {

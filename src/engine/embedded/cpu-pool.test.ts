@@ -7,13 +7,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { EngineInfo, GenerationResult } from "../types.ts";
-import { EmbeddedEngine } from "./embedded-engine.ts";
+import { generateAll, withTinyEngine } from "../../../test/helpers/tiny-engine.ts";
 import { writeGguf } from "./gguf/index.ts";
 import { LLAMA3_TOKENIZER_CONFIG, LLAMA3_TOKENIZER_JSON, tempDir, tinyConfig } from "./gguf/test-support.ts";
 import { nativePausedArgmaxSteps } from "./native-greedy.ts";
 
-const INFO = { backend: "test", model: "tiny" } as unknown as EngineInfo;
 // 12 sequences x 128,256 logits = 1.5M floats a decode step: past the 2^20 threshold.
 const SEQS = 12;
 const OSL = 12;
@@ -23,34 +21,15 @@ let cleanup: () => Promise<void>;
 let gguf: string;
 
 async function outputs(threads: number, decodeRuns: boolean): Promise<number[][]> {
-  const engine = await EmbeddedEngine.start({
-    ggufPath: gguf,
-    info: INFO,
-    scheduler: {
-      maxBatchSize: SEQS,
-      maxNumTokens: 512,
-      kvCacheTokens: SEQS * 256,
-      maxSeqLen: 64,
-      policy: "guaranteed_no_evict",
-      chunkedContext: true,
-    },
-    threads,
-    gpu: false,
-    kvCacheType: "F16",
-    decodeRuns,
-  });
-  try {
-    const runs: Promise<GenerationResult>[] = [];
-    for (let i = 0; i < SEQS; i++) {
-      const prompt = Array.from({ length: 8 + i }, (_, k) => 1000 + 37 * i + k);
-      runs.push(engine.generate({ id: String(i), inputIds: prompt, maxTokens: OSL, streaming: false }));
-    }
-    const results = await Promise.all(runs);
+  const scheduler = { maxBatchSize: SEQS, maxNumTokens: 512, kvCacheTokens: SEQS * 256, maxSeqLen: 64 };
+  return withTinyEngine(gguf, scheduler, { threads, decodeRuns }, async (engine) => {
+    const prompts = Array.from({ length: SEQS }, (_, i) =>
+      Array.from({ length: 8 + i }, (_, k) => 1000 + 37 * i + k),
+    );
+    const results = await generateAll(engine, prompts, new Array(SEQS).fill(OSL));
     for (const r of results) assert.equal(r.error, undefined);
     return results.map((r) => r.outputIds);
-  } finally {
-    await engine.stop();
-  }
+  });
 }
 
 describe("CPU thread pool paused for a large argmax", { timeout: 180_000 }, () => {

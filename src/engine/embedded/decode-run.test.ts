@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { writeTinyGguf } from "../../../test/helpers/small-vocab.ts";
-import type { EngineInfo, GenerationResult } from "../types.ts";
-import { EmbeddedEngine, type IterationStats } from "./embedded-engine.ts";
+import { withTinyEngine } from "../../../test/helpers/tiny-engine.ts";
+import type { GenerationResult } from "../types.ts";
+import type { EmbeddedEngine, IterationStats } from "./embedded-engine.ts";
 import { tempDir } from "./gguf/test-support.ts";
 
-const INFO = { backend: "test", model: "tiny" } as unknown as EngineInfo;
 const P1 = [791, 462, 198, 282, 35, 374, 264, 129, 13, 578, 40, 220, 512];
 const P2 = [300, 400, 500, 600, 700, 800, 900];
 const P3 = [11, 22, 33, 44, 55];
@@ -25,28 +25,9 @@ async function withEngine<T>(
   fn: (e: EmbeddedEngine, steps: IterationStats[]) => Promise<T>,
 ): Promise<T> {
   const steps: IterationStats[] = [];
-  const engine = await EmbeddedEngine.start({
-    ggufPath: gguf,
-    info: INFO,
-    scheduler: {
-      maxBatchSize: 2,
-      maxNumTokens: 64,
-      kvCacheTokens: 512,
-      maxSeqLen: 128,
-      policy: "guaranteed_no_evict",
-      chunkedContext: true,
-    },
-    threads: 1,
-    gpu: false,
-    kvCacheType: "F16",
-    decodeRuns,
-    onIteration: (s) => steps.push(s),
-  });
-  try {
-    return await fn(engine, steps);
-  } finally {
-    await engine.stop();
-  }
+  const scheduler = { maxBatchSize: 2, maxNumTokens: 64, kvCacheTokens: 512, maxSeqLen: 128 };
+  const onIteration = (s: IterationStats) => steps.push(s);
+  return withTinyEngine(gguf, scheduler, { decodeRuns, onIteration }, (engine) => fn(engine, steps));
 }
 
 function gen(

@@ -8,12 +8,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { writeTinyGguf } from "../../../test/helpers/small-vocab.ts";
-import type { EngineInfo, GenerationResult } from "../types.ts";
-import { EmbeddedEngine } from "./embedded-engine.ts";
+import { generateAll, withTinyEngine } from "../../../test/helpers/tiny-engine.ts";
 import { tempDir } from "./gguf/test-support.ts";
 import { nativePausedArgmaxSteps } from "./native-greedy.ts";
 
-const INFO = { backend: "test", model: "tiny" } as unknown as EngineInfo;
 const PROMPTS = [
   [791, 462, 198, 282, 35, 374, 264, 129, 13],
   [300, 400, 500, 600, 700],
@@ -31,33 +29,12 @@ async function run(
   deviceSampling: boolean,
   decodeRuns: boolean,
 ): Promise<{ out: number[][]; sampling: string | undefined }> {
-  const engine = await EmbeddedEngine.start({
-    ggufPath: gguf,
-    info: INFO,
-    scheduler: {
-      maxBatchSize: 3,
-      maxNumTokens: 64,
-      kvCacheTokens: 3 * 128,
-      maxSeqLen: 128,
-      policy: "guaranteed_no_evict",
-      chunkedContext: true,
-    },
-    threads: 1,
-    gpu: false,
-    kvCacheType: "F16",
-    decodeRuns,
-    deviceSampling,
-  });
-  try {
-    const results: Promise<GenerationResult>[] = PROMPTS.map((p, i) =>
-      engine.generate({ id: String(i), inputIds: p, maxTokens: OSL[i]!, streaming: i === 0 }),
-    );
-    const done = await Promise.all(results);
+  const scheduler = { maxBatchSize: 3, maxNumTokens: 64, kvCacheTokens: 3 * 128, maxSeqLen: 128 };
+  return withTinyEngine(gguf, scheduler, { decodeRuns, deviceSampling }, async (engine) => {
+    const done = await generateAll(engine, PROMPTS, OSL, (i) => i === 0);
     for (const r of done) assert.equal(r.error, undefined);
     return { out: done.map((r) => r.outputIds), sampling: engine.info.device?.sampling };
-  } finally {
-    await engine.stop();
-  }
+  });
 }
 
 describe("greedy sampling in llama.cpp's graph", { timeout: 120_000 }, () => {

@@ -14,6 +14,21 @@ import { DECODE_FAILED, nativePausedArgmaxSteps } from "./native-greedy.ts";
 
 type Runtime = Awaited<ReturnType<typeof loadLlamaRuntime>>;
 
+/** 3 sequences on the CPU, at most 6 outputs a decode and 2 a sequence. */
+function load(deviceSampling: boolean): Promise<Runtime> {
+  return loadLlamaRuntime({
+    modelPath: gguf,
+    sequences: 3,
+    contextSize: 256,
+    batchSize: 64,
+    threads: 1,
+    gpu: false,
+    kvCacheType: "F16",
+    outputs: { max: 6, perSequence: 2 },
+    deviceSampling,
+  });
+}
+
 /** One decode of 4 tokens for each of 3 sequences from `from`, sampling the last 2 of each. */
 async function twoEach(
   rt: Runtime,
@@ -54,16 +69,7 @@ describe("outputs per decode", { timeout: 60_000 }, () => {
     const prev = setLogSink((line) => lines.push(line));
     let rt: Runtime;
     try {
-      rt = await loadLlamaRuntime({
-        modelPath: gguf,
-        sequences: 3,
-        contextSize: 256,
-        batchSize: 64,
-        threads: 1,
-        gpu: false,
-        kvCacheType: "F16",
-        outputs: { max: 6, perSequence: 2 },
-      });
+      rt = await load(false);
     } finally {
       setLogSink(prev);
       setLogLevel("info");
@@ -92,17 +98,7 @@ describe("outputs per decode", { timeout: 60_000 }, () => {
       t.skip("the native addon is not built here (no C++ compiler): nothing samples in the graph");
       return;
     }
-    const rt = await loadLlamaRuntime({
-      modelPath: gguf,
-      sequences: 3,
-      contextSize: 256,
-      batchSize: 64,
-      threads: 1,
-      gpu: false,
-      kvCacheType: "F16",
-      outputs: { max: 6, perSequence: 2 },
-      deviceSampling: true,
-    });
+    const rt = await load(true);
     const sampling = rt.newGreedySampling();
     try {
       const host = await twoEach(rt, sampling, 0);
