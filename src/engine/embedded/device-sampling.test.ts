@@ -1,7 +1,7 @@
 /**
  * Greedy sampling in llama.cpp's graph (native/greedy.cc RowArgmax and backendGreedy; GreedySampling's onDevice):
  * once the native sampler is checked, every sequence gets a sampler in llama.cpp's graph and only token ids come
- * back. Opt-in on a GPU; here it runs on the CPU backend, where the graph path is the same. The tokens must be the
+ * back. The default where every layer is on a GPU, opt-in on the CPU; here it runs on the CPU backend, where the graph path is the same. The tokens must be the
  * host argmax's (random weights: no ties), through every way a step is sampled: planned steps, native decode runs,
  * prefill outputs of requests admitted later, and sequences moved to another id.
  */
@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { writeTinyGguf } from "../../../test/helpers/small-vocab.ts";
 import { generateAll, withTinyEngine } from "../../../test/helpers/tiny-engine.ts";
 import { tempDir } from "./gguf/test-support.ts";
+import { samplesInGraph } from "./llama-native.ts";
 import { nativePausedArgmaxSteps } from "./native-greedy.ts";
 
 const PROMPTS = [
@@ -36,6 +37,23 @@ async function run(
     return { out: done.map((r) => r.outputIds), sampling: engine.info.device?.sampling };
   });
 }
+
+describe("where greedy sampling runs (samplesInGraph)", { timeout: 5_000 }, () => {
+  it("defaults to the graph exactly when every layer is on a GPU", () => {
+    assert.equal(samplesInGraph(undefined, undefined, true), true);
+    assert.equal(samplesInGraph(undefined, undefined, false), false);
+    assert.equal(samplesInGraph(undefined, undefined, undefined), false); // the CPU
+    assert.equal(samplesInGraph(undefined, "", true), true);
+  });
+  it("follows LLM_BENCH_DEVICE_SAMPLING, then the option, but never with layers left on the CPU", () => {
+    assert.equal(samplesInGraph(undefined, "0", true), false);
+    assert.equal(samplesInGraph(undefined, "1", undefined), true);
+    assert.equal(samplesInGraph(undefined, "1", false), false);
+    assert.equal(samplesInGraph(false, "1", true), false);
+    assert.equal(samplesInGraph(true, "0", undefined), true);
+    assert.equal(samplesInGraph(true, undefined, false), false);
+  });
+});
 
 describe("greedy sampling in llama.cpp's graph", { timeout: 120_000 }, () => {
   before(async () => {

@@ -81,8 +81,8 @@ export interface LlamaRuntimeShape {
   /** ggml type name for the KV cache (F16, Q8_0, ...). */
   kvCacheType: string;
   /**
-   * Greedy sampling in llama.cpp's graph (GreedySampling), where the device running the model holds the output
-   * layer; undefined: LLM_BENCH_DEVICE_SAMPLING=1 turns it on.
+   * Greedy sampling in llama.cpp's graph (GreedySampling). Undefined: on where every layer is on a GPU, off on the
+   * CPU; LLM_BENCH_DEVICE_SAMPLING=1 or 0 forces either way (1 still needs the output layer on the device).
    */
   deviceSampling?: boolean | undefined;
   /**
@@ -90,6 +90,20 @@ export interface LlamaRuntimeShape {
    * logits buffers for this many rows instead of a whole batch. Undefined: a whole batch, one per sequence.
    */
   outputs?: { max: number; perSequence: number } | undefined;
+}
+
+/**
+ * Whether greedy sampling runs in llama.cpp's graph: the option, else LLM_BENCH_DEVICE_SAMPLING ("1" / "0"), else
+ * on exactly where every layer is on a GPU. Never on a GPU holding only part of the model (`allLayersOnGpu`
+ * false: the output layer may be on the CPU); undefined means the CPU runs the model.
+ */
+export function samplesInGraph(
+  option: boolean | undefined,
+  env: string | undefined,
+  allLayersOnGpu: boolean | undefined,
+): boolean {
+  const wanted = option ?? (env === "1" ? true : env === "0" ? false : allLayersOnGpu === true);
+  return wanted && allLayersOnGpu !== false;
 }
 
 export interface LlamaRuntimeOptions extends LlamaRuntimeShape {
@@ -525,13 +539,16 @@ export async function loadLlamaRuntime(opts: LlamaRuntimeOptions): Promise<Llama
   // backend's share of a step is small and the measured figures are without it.
   const threadpool =
     !onGpu && opts.threads > 1 ? nativeThreadpoolFor(native, shape, opts.threads) : undefined;
-  // Greedy sampling in llama.cpp's graph (GreedySampling) is opt-in: on an H100 it brought one-wave decode steps
-  // to llama-batched-bench's (the host argmax's copy-and-scan slowed the next decode), but continuous batching with
-  // refills ran 12-18 % slower with it, for a reason not found yet (docs/performance.md). On the CPU its graph
-  // nodes cost more than the native argmax. It needs the output layer on the device that samples.
-  const env = process.env.LLM_BENCH_DEVICE_SAMPLING;
-  const samplesOnDevice =
-    (opts.deviceSampling ?? env === "1") && (!onGpu || model.gpuLayers >= model.fileInsights.totalLayers);
+  // Greedy sampling in llama.cpp's graph (GreedySampling) is the default where the whole model is on a GPU: on an
+  // H100 the host argmax's copy-and-scan of every row slowed the next decode (batch 64: 0.898 of
+  // llama-batched-bench, 0.970 in the graph), and refills cost it 2-3 % (docs/performance.md). On the CPU its
+  // graph nodes cost more than the native argmax (batch 64 decode steps 25.5 -> 34 ms), so there it is opt-in. It
+  // needs the output layer on the device that samples.
+  const samplesOnDevice = samplesInGraph(
+    opts.deviceSampling,
+    process.env.LLM_BENCH_DEVICE_SAMPLING,
+    onGpu ? model.gpuLayers >= model.fileInsights.totalLayers : undefined,
+  );
   const compute: ComputeDevice = {
     backend: onGpu ? String(llama.gpu) : "cpu",
     devices: onGpu ? await llama.getGpuDeviceNames() : [],
