@@ -65,18 +65,23 @@ describe("outputs per decode", { timeout: 60_000 }, () => {
     // llama.cpp's own report of its context parameters (its messages reach the log at debug level; this file
     // runs in its own process, so this is the first llama.cpp load here).
     const lines: string[] = [];
+    const said = (key: string) => lines.find((l) => new RegExp(`llama_context: ${key} += `).test(l));
     setLogLevel("debug");
     const prev = setLogSink((line) => lines.push(line));
     let rt: Runtime;
     try {
       rt = await load(false);
+      // node-llama-cpp hands llama.cpp's messages to JS through a thread-safe callback: they may arrive after the
+      // context is returned.
+      for (let waited = 0; said("n_outputs_max_per_seq") === undefined && waited < 5_000; waited += 20) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
     } finally {
       setLogSink(prev);
       setLogLevel("info");
     }
     try {
       assert.equal(rt.maxOutputs, 6);
-      const said = (key: string) => lines.find((l) => new RegExp(`llama_context: ${key} += `).test(l));
       assert.match(said("n_outputs_max") ?? "", /= 6$/);
       assert.match(said("n_outputs_max_per_seq") ?? "", /= 2$/);
       const bindings = (rt.llama as unknown as { _bindings: { AddonContext: object } })._bindings;
