@@ -1,6 +1,6 @@
 // Greedy sampling of every sampled position of a decode in one native call, and the other pieces the embedded
 // engine needs inside node-llama-cpp's context: decode runs, a persistent CPU pool, sequence moves, the bound on
-// outputs per decode, and (opt-in) greedy sampling in llama.cpp's graph.
+// outputs per decode, and greedy sampling in llama.cpp's graph.
 //
 // node-llama-cpp 3.21.1 samples one position per call: each call copies the whole vocabulary into a candidate
 // array (12 bytes a token) and scans it, on libuv's pool. At 256 sequences of a 128k vocabulary that is ~1 GB of
@@ -933,6 +933,11 @@ napi_value MoveSequence(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The entry of a context sampling in its graph, or backends.end(); under backend_mu.
+std::vector<BackendGreedy>::iterator FindBackend(const AddonContext* ac) {
+  return std::find_if(backends.begin(), backends.end(), [&](const BackendGreedy& b) { return b.owner == ac; });
+}
+
 // Detaches b's chains from its context (unless the context is gone), then frees them.
 void Release(BackendGreedy& b, bool live) {
   for (size_t j = 0; live && j < b.chains.size(); j++) api.set_sampler(b.ctx, static_cast<llama_seq_id>(j), nullptr);
@@ -956,7 +961,7 @@ napi_value BackendGreedyFn(napi_env env, napi_callback_info info) {
   napi_value out;
   if (!on) {
     std::lock_guard<std::mutex> lk(backend_mu);
-    auto it = std::find_if(backends.begin(), backends.end(), [&](const BackendGreedy& b) { return b.owner == ac; });
+    auto it = FindBackend(ac);
     if (it != backends.end()) {
       Release(*it, ac->ctx == it->ctx && !ac->disposed);
       backends.erase(it);
@@ -971,7 +976,7 @@ napi_value BackendGreedyFn(napi_env env, napi_callback_info info) {
   }
   llama_context* ctx = ac->ctx;
   std::lock_guard<std::mutex> lk(backend_mu);
-  auto it = std::find_if(backends.begin(), backends.end(), [&](const BackendGreedy& b) { return b.owner == ac; });
+  auto it = FindBackend(ac);
   if (it == backends.end()) {
     BackendGreedy b{ac, ctx, {}, std::make_unique<RowArgmax>()};
     const uint32_t n = ac->context_params.n_seq_max;
